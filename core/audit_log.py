@@ -1,0 +1,71 @@
+"""The audit trail: who changed what, when, field by field (table ``crm_audit``)."""
+import datetime as dt
+from decimal import Decimal
+
+import sqlalchemy as sa
+
+from crm.core.tables import audit
+
+
+def _json(value):
+    if isinstance(value, (dt.date, dt.datetime, dt.time)):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, list):
+        return [_json(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _json(v) for k, v in value.items() if k not in ("parent_id",)}
+    return value
+
+
+def _value(entity, name, value):
+    field = entity.fields.get(name)
+    if field is not None and field.type not in ("table", "links"):
+        return field.ftype.to_json(value)
+    return _json(value)
+
+
+def _enabled(entity):
+    return entity.spec.get("audit", True)
+
+
+def _insert(ctx, rows):
+    if rows:
+        ctx.session.execute(audit.insert(), rows)
+
+
+def _row(ctx, entity, record_id, action, field=None, old=None, new=None, note=None):
+    return dict(entity=entity.name, record_id=record_id, action=action, field=field, old_value=old,
+                new_value=new, user_id=ctx.user_id, at=ctx.now(), note=note)
+
+
+def created(ctx, entity, record):
+    if _enabled(entity):
+        values = {k: _value(entity, k, v) for k, v in record.items() if k in entity.fields and v not in (None, [], "")}
+        _insert(ctx, [_row(ctx, entity, record["id"], "create", new=values)])
+
+
+def updated(ctx, entity, old, new, changed):
+    if _enabled(entity):
+        _insert(ctx, [_row(ctx, entity, new["id"], "update", name, _value(entity, name, old.get(name)),
+                                _value(entity, name, new.get(name))) for name in sorted(changed)])
+
+
+def event(ctx, entity, record_id, action, note=None):
+    if _enabled(entity):
+        _insert(ctx, [_row(ctx, entity, record_id, action, note=note)])
+
+
+def history(ctx, entity, record_id):
+    """The record's audit rows, newest first; hidden fields are left out."""
+    stmt = sa.select(audit).where(audit.c.entity == entity.name, audit.c.record_id == record_id).order_by(audit.c.id.desc())
+    rows = []
+    for row in ctx.session.execute(stmt).mappings():
+        row = dict(row)
+        if row["field"] and row["field"] in entity.fields and entity.fields[row["field"]].hidden:
+            continue
+        if row["action"] == "create" and isinstance(row["new_value"], dict):
+            row["new_value"] = {k: v for k, v in row["new_value"].items() if not (k in entity.fields and entity.fields[k].hidden)}
+        rows.append(row)
+    return rows

@@ -1,0 +1,205 @@
+"""The ``crm`` command line (contract section 4).
+
+Exit codes: 0 success, 1 failure with a one-line reason on stderr, 2 usage error (click's own).
+"""
+import getpass
+import sys
+from pathlib import Path
+
+import click
+
+from crm.core import instance
+from crm.core.errors import CrmError
+from crm.core.registry import MetadataError, text_in
+
+DIR = click.argument("directory", default=".", type=click.Path(file_okay=False))
+
+
+class Failure(click.ClickException):
+    """A one-line reason on stderr and exit code 1."""
+    exit_code = 1
+
+    def show(self, file=None):
+        click.echo(f"crm: {self.message}", err=True)
+
+
+def runtime_for(directory):
+    from crm.core.runtime import Runtime
+    return Runtime(instance.settings(directory))
+
+
+class Group(click.Group):
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except MetadataError as e:
+            raise Failure(str(e).replace("\n", " ") if len(e.problems) == 1 else str(e))
+        except CrmError as e:
+            raise Failure(e.message)
+        except FileNotFoundError as e:
+            raise Failure(str(e))
+
+
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="crm-framework")
+def cli():
+    """A plugin-based, metadata-driven CRM. Commands act on an instance folder DIR (default: .)."""
+
+
+@cli.command()
+@DIR
+@click.option("--database-url", help="SQLAlchemy URL (default: a SQLite file in DIR).")
+@click.option("--admin-password", help="Create the user admin with this password.")
+def init(directory, database_url, admin_password):
+    """Create an instance folder DIR with crm.ini, custom/ and files/, and its database."""
+    path = instance.init(directory, database_url)
+    runtime = runtime_for(path)
+    runtime.upgrade()
+    if admin_password:
+        _create_user(runtime, "admin", admin_password, admin=True)
+    click.echo(f"instance ready in {path}")
+
+
+@cli.command()
+@DIR
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=6543, show_default=True, type=int)
+def serve(directory, host, port):
+    """Serve the instance DIR (the short form of `pserve DIR/crm.ini`)."""
+    from pyramid.paster import get_app, setup_logging
+    import waitress
+    ini = str(instance.ini_path(directory))
+    setup_logging(ini)
+    app = get_app(ini, "main")
+    click.echo(f"CRM at http://{host}:{port}/")
+    waitress.serve(app, host=host, port=port, threads=8)
+
+
+@cli.command()
+@DIR
+@click.option("--customers", default=300, show_default=True, help="How many demo customers.")
+@click.option("--serve/--no-serve", "serve_after", default=True, show_default=True, help="Serve the instance afterwards.")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=6543, show_default=True, type=int)
+@click.pass_context
+def demo(ctx, directory, customers, serve_after, host, port):
+    """Create (or reuse) instance DIR with demo data and an admin account, then serve it."""
+    from crm.core import demo as demo_data
+    path = instance.init(directory)
+    runtime = runtime_for(path)
+    runtime.upgrade()
+    password = demo_data.ensure_admin(runtime)
+    demo_data.generate(runtime, customers, progress=sys.stderr.isatty())
+    click.echo(f"CRM demo in {path}")
+    click.echo(f"  URL:   http://{host}:{port}/")
+    click.echo(f"  login: admin / {password}" if password else "  login: admin (password unchanged)")
+    if serve_after:
+        ctx.invoke(serve, directory=str(path), host=host, port=port)
+
+
+@cli.group()
+def db():
+    """Database schema: migrations and metadata sync."""
+
+
+@db.command()
+@DIR
+def upgrade(directory):
+    """Apply core and plugin migrations, then sync tables with the metadata (additively)."""
+    sync_plan, seeded = runtime_for(directory).upgrade()
+    for line in sync_plan.summary:
+        click.echo(line)
+    for line in sync_plan.skipped:
+        click.echo(f"skipped: {line}")
+    click.echo(f"schema up to date ({len(sync_plan.operations)} changes, {seeded} dictionary items added)")
+
+
+@db.command()
+@DIR
+@click.option("--sql/--no-sql", default=True, show_default=True, help="Also print the SQL.")
+def diff(directory, sql):
+    """Show what `crm db upgrade` would change in the entity tables, changing nothing."""
+    sync_plan, text = runtime_for(directory).diff()
+    if sync_plan.empty and not sync_plan.skipped:
+        click.echo("no changes")
+    for line in sync_plan.summary:
+        click.echo(line)
+    for line in sync_plan.skipped:
+        click.echo(f"skipped: {line}")
+    if sql and text.strip():
+        click.echo(text.rstrip())
+
+
+@cli.group()
+def users():
+    """User accounts."""
+
+
+def _create_user(runtime, username, password, admin=False):
+    from crm.core import auth
+    with runtime.transaction() as records:
+        return auth.create_user(records.session, username, password, admin=admin, now=records.now())
+
+
+@users.command("create")
+@DIR
+@click.argument("username")
+@click.option("--password", help="Asked for when omitted.")
+@click.option("--admin", is_flag=True, help="Administrator (all rights).")
+def users_create(directory, username, password, admin):
+    """Create user USERNAME in instance DIR."""
+    runtime = runtime_for(directory)
+    if password is None:
+        if not sys.stdin.isatty():
+            password = sys.stdin.readline().rstrip("\n")
+        else:
+            password = getpass.getpass("password: ")
+            if getpass.getpass("again: ") != password:
+                raise Failure("the passwords differ")
+    user_id = _create_user(runtime, username, password, admin)
+    click.echo(f"user {username} created (id {user_id}{', admin' if admin else ''})")
+
+
+@cli.group()
+def plugins():
+    """Installed plugins."""
+
+
+@plugins.command("list")
+@DIR
+def plugins_list(directory):
+    """Name, version, state and contributions of every installed plugin."""
+    from crm.core.plugins import describe
+    runtime = runtime_for(directory)
+    rows = describe(runtime)
+    if not rows:
+        click.echo("no plugins installed")
+    for row in rows:
+        click.echo(f"{row['name']:<20} {row['version']:<10} {row['state']:<9} {row['label']}")
+        for kind, names in row["contributes"].items():
+            click.echo(f"    {kind}: {', '.join(names)}")
+
+
+@cli.group()
+def jobs():
+    """Scheduled jobs."""
+
+
+@jobs.command("run")
+@DIR
+@click.option("--job", "only", multiple=True, help="Run only this job (repeatable).")
+def jobs_run(directory, only):
+    """Run the jobs that are due today (each at most once per day)."""
+    from crm.core.jobs import run_due
+    for name, outcome in run_due(runtime_for(directory), only=only):
+        click.echo(f"{name}: {outcome}")
+
+
+def main(argv=None):
+    from crm.core.plugins import PluginHost
+    try:
+        PluginHost().hook.crm_cli_commands(cli=cli)
+    except CrmError as e:
+        click.echo(f"crm: {e.message}", err=True)
+        sys.exit(1)
+    return cli.main(args=argv, prog_name="crm")

@@ -1,0 +1,535 @@
+"""The record service: the only way records are read or written (web, API, CLI, import, jobs).
+
+    request → view → RecordService → SQL
+
+Each write runs in a savepoint with its hooks, so a veto or an error leaves nothing behind,
+and records an audit trail. Reads go through ``_visible`` so that permission scopes (see the
+access issue) apply on every path.
+"""
+import copy
+import datetime as dt
+from dataclasses import dataclass
+
+import jsonschema
+import sqlalchemy as sa
+
+from crm.core import audit_log, expressions, query
+from crm.core.autonumber import next_number
+from crm.core.errors import BadRequest, Conflict, NotFound, ValidationFailed, Vetoed
+from crm.core.fieldtypes import DICTIONARY_TYPES, REFERENCE_TYPES, quantize
+from crm.core.mnemonic import mnemonic
+from crm.core.tables import attachments, departments, dictionary_items, links, trash, users
+from crm.hooks import Veto
+
+MAX_LIMIT = 500
+COUNT_CAP = 10000
+READONLY_INPUT = {"id", "version", "created_at", "created_by", "updated_at", "updated_by", "deleted_at", "deleted_by",
+                  "parent_id", "sort_order"}
+MESSAGES = {
+    "required": {"zh_CN": "必填", "en": "required"},
+    "unknown": {"zh_CN": "没有这个字段", "en": "unknown field"},
+    "unique": {"zh_CN": "已存在相同的值", "en": "already used by another record"},
+    "choice": {"zh_CN": "不是可选的值", "en": "not one of the allowed values"},
+    "missing_link": {"zh_CN": "关联的记录不存在", "en": "the linked record does not exist"},
+    "readonly": {"zh_CN": "当前不可修改", "en": "read-only now"},
+    "invalid": {"zh_CN": "格式不正确", "en": "invalid value"},
+    "too_long": {"zh_CN": "太长", "en": "too long"},
+    "range": {"zh_CN": "超出范围", "en": "out of range"},
+}
+
+
+@dataclass
+class Page:
+    items: list
+    next_cursor: str | None
+    total: int | None  # exact when at most COUNT_CAP, else None ("10000+")
+
+
+class RecordService:
+    def __init__(self, runtime, session, user=None, locale="zh_CN"):
+        self.runtime = runtime
+        self.session = session
+        self.user = user
+        self.locale = locale
+        self.model = runtime.metadata
+        self._choices = {}
+
+    # --- context for hooks and callers -----------------------------------------------------
+
+    @property
+    def user_id(self):
+        return self.user["id"] if self.user else None
+
+    def now(self):
+        return self.runtime.clock()
+
+    def today(self):
+        return self.now().date()
+
+    def entity(self, name):
+        entity = self.model.entities.get(name)
+        if entity is None:
+            raise NotFound(f"no entity {name!r}")
+        return entity
+
+    def message(self, key):
+        return MESSAGES[key].get(self.locale) or MESSAGES[key]["en"]
+
+    @property
+    def db(self):
+        return self.session
+
+    def _hook(self, name, **kwargs):
+        try:
+            getattr(self.runtime.plugins.hook, name)(ctx=self, **kwargs)
+        except Veto as veto:
+            raise Vetoed(veto.message, {veto.field: veto.message} if veto.field else None) from veto
+
+    # --- reading ---------------------------------------------------------------------------
+
+    def _visible(self, entity, deleted=False):
+        """The where clause every read goes through: recycle-bin state, then access scopes."""
+        column = entity.table.c.deleted_at
+        return column.is_not(None) if deleted else column.is_(None)
+
+    def _row(self, entity, record_id, deleted=False, lock=False):
+        try:
+            record_id = int(record_id)
+        except (TypeError, ValueError):
+            raise NotFound(f"no {entity.name} {record_id!r}")
+        stmt = sa.select(entity.table).where(entity.table.c.id == record_id)
+        if not entity.is_child:
+            stmt = stmt.where(self._visible(entity, deleted))
+        if lock and self.session.bind.dialect.name == "postgresql":
+            stmt = stmt.with_for_update()
+        row = self.session.execute(stmt).mappings().first()
+        if row is None:
+            raise NotFound(f"no {entity.name} {record_id}")
+        return dict(row)
+
+    def get(self, name, record_id, deleted=False):
+        entity = self.entity(name)
+        return self._complete(entity, [self._row(entity, record_id, deleted)])[0]
+
+    def _complete(self, entity, rows):
+        """Add many-links and child rows to records read from the entity's table."""
+        ids = [r["id"] for r in rows]
+        for field in entity.fields.values():
+            if field.type == "links":
+                found = {}
+                if ids:
+                    stmt = sa.select(links.c.source_id, links.c.target_id).where(
+                        links.c.entity == entity.name, links.c.field == field.name, links.c.source_id.in_(ids)
+                    ).order_by(links.c.target_id)
+                    for source, target in self.session.execute(stmt):
+                        found.setdefault(source, []).append(target)
+                for r in rows:
+                    r[field.name] = found.get(r["id"], [])
+            elif field.type == "table":
+                child = self.entity(field.entity)
+                found = {}
+                if ids:
+                    stmt = sa.select(child.table).where(child.table.c.parent_id.in_(ids)).order_by(child.table.c.sort_order, child.table.c.id)
+                    for row in self.session.execute(stmt).mappings():
+                        found.setdefault(row["parent_id"], []).append(dict(row))
+                for r in rows:
+                    r[field.name] = self._complete(child, found.get(r["id"], []))
+        return rows
+
+    def list(self, name, filters=(), sort=None, limit=50, cursor=None, q=None, count=False, deleted=False):
+        """A page of records. ``filters``: [(field, op, value)] (see :mod:`crm.core.query`)."""
+        entity = self.entity(name)
+        try:
+            limit = int(limit)
+        except (TypeError, ValueError):
+            raise BadRequest("limit must be a number", {"limit": "not a number"})
+        if not 1 <= limit <= MAX_LIMIT:
+            raise BadRequest(f"limit must be between 1 and {MAX_LIMIT}", {"limit": f"1 to {MAX_LIMIT}"})
+        where = [self._visible(entity, deleted)]
+        where += [query.filter_clause(entity, f, op, v) for f, op, v in filters]
+        if q:
+            where.append(self.search_clause(entity, q))
+        keys = query.parse_sort(entity, sort)
+        stmt = sa.select(entity.table).where(*where)
+        total = self._count(entity, where) if count else None
+        if cursor:
+            values = query.decode_cursor(entity, keys, cursor)
+            stmt = stmt.where(query.after_cursor(entity, keys, values, self.session.bind.dialect.name == "postgresql"))
+        stmt = stmt.order_by(*query.order_by(entity, keys)).limit(limit + 1)
+        rows = [dict(r) for r in self.session.execute(stmt).mappings()]
+        next_cursor = query.encode_cursor(keys, rows[limit - 1]) if len(rows) > limit else None
+        return Page(self._complete(entity, rows[:limit]), next_cursor, total)
+
+    def _count(self, entity, where):
+        capped = sa.select(sa.literal(1)).select_from(entity.table).where(*where).limit(COUNT_CAP + 1).subquery()
+        n = self.session.execute(sa.select(sa.func.count()).select_from(capped)).scalar()
+        return n if n <= COUNT_CAP else None
+
+    def search_clause(self, entity, q):
+        """Quick search: any search field contains ``q``; ASCII letters also match 助记码 initials."""
+        q = str(q).strip()
+        pattern = "%" + query._escape_like(q) + "%"
+        clauses = [entity.table.c[f].ilike(pattern, escape="\\") for f in entity.search_fields if f in entity.table.c]
+        for field in entity.stored_fields:
+            if field.type == "mnemonic" and q.isascii() and q.isalnum():
+                clauses.append(entity.table.c[field.name].like(query._escape_like(q.upper()) + "%", escape="\\"))
+        if not clauses:
+            raise BadRequest(f"{entity.name} has no search fields", {"q": "not searchable"})
+        return sa.or_(*clauses)
+
+    def singleton(self, name):
+        """The one record of a singleton entity (system settings), created on first use."""
+        entity = self.entity(name)
+        row = self.session.execute(sa.select(entity.table.c.id).where(entity.table.c.deleted_at.is_(None)).limit(1)).scalar()
+        return self.get(name, row) if row else self.create(name, {})
+
+    def setting(self, name, default=None):
+        value = self.singleton("system_settings").get(name) if "system_settings" in self.model else None
+        return default if value is None else value
+
+    # --- validation ------------------------------------------------------------------------
+
+    def _input_schema(self, entity):
+        return self.runtime.input_schema(entity)
+
+    def _clean(self, entity, values, old=None):
+        """Validate input values and turn them into Python values; fill generated fields.
+
+        Returns (changes, children, many_links). Raises ValidationFailed with every field's message.
+        """
+        if not isinstance(values, dict):
+            raise BadRequest("a record is a JSON object")
+        errors = {}
+        values = {k: v for k, v in values.items() if k not in READONLY_INPUT}
+        for key in values:
+            if key not in entity.fields:
+                errors[key] = self.message("unknown")
+        values = {k: v for k, v in values.items() if k in entity.fields and not entity.fields[k].ftype.system_filled}
+        validator = jsonschema.Draft202012Validator(self._input_schema(entity))
+        for error in validator.iter_errors(values):
+            if error.absolute_path:
+                name = error.absolute_path[0]
+                errors.setdefault(name, self._schema_message(error))
+        changes, children, many = {}, {}, {}
+        for name, value in values.items():
+            if name in errors:
+                continue
+            field = entity.fields[name]
+            try:
+                python = field.ftype.to_python(value, field)
+            except ValueError as e:
+                errors[name] = str(e)
+                continue
+            if field.type == "table":
+                children[name] = python
+            elif field.type == "links":
+                many[name] = python
+            else:
+                if field.type == "money" and field.decimals_setting and python is not None:
+                    python = quantize(python, int(self.setting(field.decimals_setting, 2)))
+                changes[name] = python
+        if old is None:
+            for field in entity.fields.values():
+                if field.name not in values and field.default is not None and field.stored:
+                    changes[field.name] = field.ftype.to_python(copy.deepcopy(field.default), field)
+        merged = {**(old or {}), **changes}
+        for name in many:
+            merged[name] = many[name]
+        self._check_rules(entity, merged, changes, old, errors)
+        for name, rows in children.items():
+            child = self.entity(entity.fields[name].entity)
+            cleaned = []
+            for i, row in enumerate(rows):
+                try:
+                    c, _, _ = self._clean(child, {k: v for k, v in row.items() if k != "id"})
+                    if isinstance(row.get("id"), int):
+                        c["id"] = row["id"]
+                    cleaned.append(c)
+                except ValidationFailed as e:
+                    for k, m in e.fields.items():
+                        errors[f"{name}.{i}.{k}"] = m
+            children[name] = cleaned
+        if errors:
+            raise ValidationFailed(self._summary(entity, errors), errors)
+        self._generate(entity, merged, changes, old)
+        return changes, children, many
+
+    def _schema_message(self, error):
+        kind = error.validator
+        if kind in ("maxLength", "maxItems"):
+            return self.message("too_long")
+        if kind in ("minimum", "maximum"):
+            return self.message("range") + f" ({error.message})"
+        return self.message("invalid") + f": {error.message}"
+
+    def _summary(self, entity, errors):
+        names = ", ".join(entity.fields[k].label_in(self.locale) if k in entity.fields else k for k in list(errors)[:5])
+        return ("请检查这些字段: " if self.locale.startswith("zh") else "please check these fields: ") + names
+
+    def _check_rules(self, entity, merged, changes, old, errors):
+        today = self.today()
+        for field in entity.fields.values():
+            name = field.name
+            if name in errors or field.ftype.system_filled:
+                continue
+            value = merged.get(name)
+            empty = value is None or value == [] or value == ""
+            required = field.required or (field.required_if is not None and expressions.truthy(
+                expressions.evaluate(field.required_if, merged, today=today)))
+            if required and empty and not field.hidden:
+                errors[name] = self.message("required")
+                continue
+            if old is not None and name in changes and field.readonly_if is not None and changes[name] != old.get(name) \
+                    and expressions.truthy(expressions.evaluate(field.readonly_if, old, today=today)):
+                errors[name] = self.message("readonly")
+                continue
+            if empty or (name not in changes and field.type != "links"):
+                continue
+            if field.type in DICTIONARY_TYPES:
+                allowed = self._dictionary_values(field.dictionary)
+                if any(v not in allowed for v in (value if isinstance(value, list) else [value])):
+                    errors[name] = self.message("choice")
+            elif field.type in REFERENCE_TYPES or field.type == "links":
+                if not self._references_exist(field, value if isinstance(value, list) else [value]):
+                    errors[name] = self.message("missing_link")
+            if field.unique and name not in errors:
+                stmt = sa.select(entity.table.c.id).where(entity.table.c[name] == value)
+                if old:
+                    stmt = stmt.where(entity.table.c.id != old["id"])
+                if self.session.execute(stmt.limit(1)).first():
+                    errors[name] = self.message("unique")
+
+    def _dictionary_values(self, dictionary):
+        if dictionary not in self._choices:
+            stmt = sa.select(dictionary_items.c.value).where(dictionary_items.c.dictionary == dictionary, dictionary_items.c.active)
+            self._choices[dictionary] = set(self.session.execute(stmt).scalars())
+        return self._choices[dictionary]
+
+    def _references_exist(self, field, ids):
+        table_name = REFERENCE_TYPES.get(field.type)
+        if field.type in ("link", "links"):
+            target = self.entity(field.entity).table
+            stmt = sa.select(sa.func.count()).where(target.c.id.in_(ids), target.c.deleted_at.is_(None))
+        else:
+            table = {"crm_users": users, "crm_departments": departments, "crm_attachments": attachments}[table_name]
+            stmt = sa.select(sa.func.count()).where(table.c.id.in_(ids))
+        return self.session.execute(stmt).scalar() == len(set(ids))
+
+    def _generate(self, entity, merged, changes, old):
+        """Computed fields and 助记码; autonumbers are drawn at insert time."""
+        today = self.today()
+        for field in entity.fields.values():
+            if field.type == "mnemonic" and (old is None or field.source in changes):
+                changes[field.name] = merged[field.name] = mnemonic(merged.get(field.source))
+            elif field.type == "computed":
+                value = expressions.evaluate(field.expression, merged, today=today)
+                try:
+                    value = field.ftype.to_python(value, field)
+                except (ValueError, TypeError):
+                    value = None
+                if old is None or value != old.get(field.name):
+                    changes[field.name] = merged[field.name] = value
+
+    # --- writing ---------------------------------------------------------------------------
+
+    def create(self, name, values):
+        entity = self.entity(name)
+        if entity.is_child:
+            raise BadRequest(f"{name} rows are saved with their parent {entity.child_of}")
+        with self.session.begin_nested():
+            changes, children, many = self._clean(entity, values)
+            self._hook("crm_before_create", entity=entity, values=changes)
+            now = self.now()
+            for field in entity.stored_fields:
+                if field.type == "autonumber":
+                    changes[field.name] = next_number(self.session.connection(), entity.name, field.name, field.autonumber, now)
+            row = {**changes, "version": 1, "created_at": now, "created_by": self.user_id,
+                   "updated_at": now, "updated_by": self.user_id}
+            record_id = self.session.execute(entity.table.insert().values(row).returning(entity.table.c.id)).scalar()
+            self._save_children(entity, record_id, children)
+            self._save_links(entity, record_id, many)
+            record = self.get(name, record_id)
+            audit_log.created(self, entity, record)
+            self._hook("crm_after_create", entity=entity, record=record)
+        return record
+
+    def update(self, name, record_id, values, version=None):
+        """Change fields of a record. ``version``: the version the caller read; when it is not the
+        stored one any more, Conflict (409) and nothing changes."""
+        entity = self.entity(name)
+        with self.session.begin_nested():
+            old = self.get(name, record_id)
+            if version is not None and int(version) != old["version"]:
+                raise Conflict(f"{entity.label_in(self.locale)} #{old['id']} was changed by someone else "
+                               f"(version {old['version']}, yours {version}); reload and apply your change again",
+                               {"version": "stale"})
+            changes, children, many = self._clean(entity, values, old)
+            changes = {k: v for k, v in changes.items() if v != old.get(k)}
+            self._hook("crm_before_update", entity=entity, old=old, changes=changes)
+            now = self.now()
+            stmt = entity.table.update().where(entity.table.c.id == old["id"], entity.table.c.version == old["version"]).values(
+                **changes, version=old["version"] + 1, updated_at=now, updated_by=self.user_id)
+            if self.session.execute(stmt).rowcount != 1:
+                raise Conflict(f"{entity.name} #{old['id']} was changed meanwhile; reload and try again", {"version": "stale"})
+            self._save_children(entity, old["id"], children)
+            self._save_links(entity, old["id"], many)
+            record = self.get(name, old["id"])
+            changed = {k for k in list(changes) + list(children) + list(many) if record.get(k) != old.get(k)}
+            audit_log.updated(self, entity, old, record, changed)
+            self._hook("crm_after_update", entity=entity, old=old, record=record, changes={k: record.get(k) for k in changed})
+        return record
+
+    def _save_children(self, entity, parent_id, children):
+        for name, rows in children.items():
+            child = self.entity(entity.fields[name].entity)
+            keep = [r["id"] for r in rows if "id" in r]
+            delete = child.table.delete().where(child.table.c.parent_id == parent_id)
+            if keep:
+                delete = delete.where(child.table.c.id.not_in(keep))
+            self.session.execute(delete)
+            for position, row in enumerate(rows):
+                values = {**row, "parent_id": parent_id, "sort_order": position}
+                exists = "id" in row and self.session.execute(
+                    sa.select(child.table.c.id).where(child.table.c.id == row["id"], child.table.c.parent_id == parent_id)).first()
+                if exists:
+                    self.session.execute(child.table.update().where(child.table.c.id == row["id"]).values(values))
+                else:
+                    values.pop("id", None)
+                    self.session.execute(child.table.insert().values(values))
+
+    def _save_links(self, entity, source_id, many):
+        for name, targets in many.items():
+            self.session.execute(links.delete().where(links.c.entity == entity.name, links.c.field == name, links.c.source_id == source_id))
+            if targets:
+                self.session.execute(links.insert(), [dict(entity=entity.name, field=name, source_id=source_id, target_id=t) for t in targets])
+
+    def delete(self, name, record_id, reason=None):
+        """Move a record to the recycle bin."""
+        entity = self.entity(name)
+        with self.session.begin_nested():
+            record = self.get(name, record_id)
+            self._hook("crm_before_delete", entity=entity, record=record)
+            now = self.now()
+            self.session.execute(entity.table.update().where(entity.table.c.id == record["id"]).values(
+                deleted_at=now, deleted_by=self.user_id, version=record["version"] + 1))
+            self.session.execute(trash.insert().values(entity=name, record_id=record["id"], title=self.title(entity, record),
+                                                       deleted_at=now, deleted_by=self.user_id, reason=reason))
+            audit_log.event(self, entity, record["id"], "delete", reason)
+            self._hook("crm_after_delete", entity=entity, record=record)
+        return record
+
+    def restore(self, name, record_id):
+        entity = self.entity(name)
+        with self.session.begin_nested():
+            record = self.get(name, record_id, deleted=True)
+            self.session.execute(entity.table.update().where(entity.table.c.id == record["id"]).values(
+                deleted_at=None, deleted_by=None, version=record["version"] + 1))
+            self.session.execute(trash.delete().where(trash.c.entity == name, trash.c.record_id == record["id"]))
+            record = self.get(name, record["id"])
+            audit_log.event(self, entity, record["id"], "restore")
+            self._hook("crm_after_restore", entity=entity, record=record)
+        return record
+
+    def trash(self, entity_name=None, limit=100):
+        stmt = sa.select(trash).order_by(trash.c.deleted_at.desc(), trash.c.id.desc()).limit(limit)
+        if entity_name:
+            stmt = stmt.where(trash.c.entity == entity_name)
+        return [dict(r) for r in self.session.execute(stmt).mappings()]
+
+    def copy(self, name, record_id, overrides=None):
+        """A new record with the same values (generated and unique fields made anew)."""
+        entity = self.entity(name)
+        source = self.get(name, record_id)
+        values = {}
+        for field in entity.fields.values():
+            if field.ftype.system_filled or field.unique or field.name not in source:
+                continue
+            value = source[field.name]
+            if field.type == "table":
+                child = self.entity(field.entity)
+                value = [{k: to_json(child, k, v) for k, v in row.items() if k in child.fields and not child.fields[k].ftype.system_filled}
+                         for row in value]
+            else:
+                value = to_json(entity, field.name, value)
+            values[field.name] = value
+        values.update(overrides or {})
+        return self.create(name, values)
+
+    def merge(self, name, survivor_id, duplicate_id, values=None):
+        """Merge ``duplicate`` into ``survivor``: ``values`` (field → value) are the surviving
+        values the user picked; every link, many-link, child row and attachment of the duplicate
+        moves to the survivor; the duplicate goes to the recycle bin; history is kept."""
+        entity = self.entity(name)
+        if int(survivor_id) == int(duplicate_id):
+            raise BadRequest("cannot merge a record with itself")
+        with self.session.begin_nested():
+            survivor = self.get(name, survivor_id)
+            duplicate = self.get(name, duplicate_id)
+            values = dict(values or {})
+            self._hook("crm_before_merge", entity=entity, survivor=survivor, duplicate=duplicate, values=values)
+            moved = self._repoint(entity, duplicate["id"], survivor["id"])
+            if values:
+                self.update(name, survivor["id"], values)
+            self.delete(name, duplicate["id"], reason=f"merged into #{survivor['id']}")
+            audit_log.event(self, entity, survivor["id"], "merge", f"merged #{duplicate['id']} ({moved} links moved)")
+            survivor = self.get(name, survivor["id"])
+            self._hook("crm_after_merge", entity=entity, survivor=survivor, duplicate=duplicate)
+        return survivor
+
+    def _repoint(self, entity, old_id, new_id):
+        moved = 0
+        for other, field in self.model.references_to(entity.name):
+            if field.type == "link":
+                moved += self.session.execute(other.table.update().where(other.table.c[field.name] == old_id)
+                                              .values({field.name: new_id})).rowcount
+            else:
+                already = sa.select(links.c.source_id).where(links.c.entity == other.name, links.c.field == field.name,
+                                                             links.c.target_id == new_id).scalar_subquery()
+                base = [links.c.entity == other.name, links.c.field == field.name, links.c.target_id == old_id]
+                self.session.execute(links.delete().where(*base, links.c.source_id.in_(already)))
+                moved += self.session.execute(links.update().where(*base).values(target_id=new_id)).rowcount
+        for child in self.model.children_of(entity.name):
+            moved += self.session.execute(child.table.update().where(child.table.c.parent_id == old_id).values(parent_id=new_id)).rowcount
+        own = [links.c.entity == entity.name, links.c.source_id == old_id]
+        mine = sa.select(links.c.target_id).where(links.c.entity == entity.name, links.c.source_id == new_id)
+        self.session.execute(links.delete().where(*own, links.c.target_id.in_(mine)))
+        moved += self.session.execute(links.update().where(*own).values(source_id=new_id)).rowcount
+        moved += self.session.execute(attachments.update().where(attachments.c.entity == entity.name, attachments.c.record_id == old_id)
+                                      .values(record_id=new_id)).rowcount
+        return moved
+
+    def history(self, name, record_id):
+        entity = self.entity(name)
+        try:
+            record = self._row(entity, record_id)
+        except NotFound:
+            record = self._row(entity, record_id, deleted=True)
+        return audit_log.history(self, entity, record["id"])
+
+    def title(self, entity, record):
+        field = entity.title_field
+        value = record.get(field) if field else None
+        return str(value) if value not in (None, "") else f"{entity.name} #{record['id']}"
+
+
+def to_json(entity, name, value):
+    """One value as the API shows it."""
+    if name in entity.fields:
+        field = entity.fields[name]
+        return value if field.type == "table" else field.ftype.to_json(value)
+    if isinstance(value, (dt.date, dt.datetime)):
+        return value.isoformat()
+    return value
+
+
+def record_to_json(model, entity, record):
+    out = {}
+    for name, value in record.items():
+        if name in entity.fields and entity.fields[name].type == "table":
+            child = model.entities[entity.fields[name].entity]
+            out[name] = [record_to_json(model, child, row) for row in value]
+        elif name in entity.fields and entity.fields[name].hidden:
+            continue
+        else:
+            out[name] = to_json(entity, name, value)
+    return out

@@ -1,0 +1,142 @@
+"""The runtime of one instance: settings, database engine, plugins and effective metadata.
+
+Built once per process (``Runtime.from_ini`` or ``Runtime(settings)``) and shared by the web
+app, the CLI, jobs and tests. Everything per request or per command (a session, a user) is
+passed to the :class:`~crm.core.records.RecordService` instead of living here.
+"""
+import datetime as dt
+import os
+from contextlib import contextmanager
+from importlib import resources
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.orm import Session, sessionmaker
+
+from crm.core import registry, schema
+from crm.core.plugins import PluginHost, parse_plugin_setting
+from crm.core.records import RecordService
+from crm.core.tables import customizations
+
+DATABASE_ENV = "CRM_DATABASE_URL"
+
+
+def make_engine(url):
+    if url.startswith("sqlite"):
+        engine = sa.create_engine(url, connect_args={"timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _connect(dbapi_connection, _record):
+            dbapi_connection.isolation_level = None  # let SQLAlchemy emit BEGIN: savepoints then work
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.close()
+
+        @event.listens_for(engine, "begin")
+        def _begin(connection):
+            connection.exec_driver_sql("BEGIN")
+        return engine
+    return sa.create_engine(url, pool_pre_ping=True)
+
+
+class Runtime:
+    def __init__(self, settings, extra_plugins=(), clock=None):
+        """``settings``: the ``[app:main]`` settings of crm.ini (``sqlalchemy.url``, ``crm.plugins``,
+        ``crm.instance_dir`` ...); ``extra_plugins``: (name, object) pairs registered besides the
+        installed plugins; ``clock``: a function returning now (tests make time stand still)."""
+        self.settings = dict(settings)
+        self.instance_dir = Path(self.settings.get("crm.instance_dir") or ".").resolve()
+        self.database_url = os.environ.get(DATABASE_ENV) or self.settings.get("sqlalchemy.url") \
+            or f"sqlite:///{self.instance_dir / 'crm.sqlite'}"
+        self.clock = clock or (lambda: dt.datetime.now().replace(microsecond=0))
+        self.plugins = PluginHost(enabled=parse_plugin_setting(self.settings.get("crm.plugins")),
+                                  disabled=(self.settings.get("crm.plugins.disabled") or "").replace(",", " ").split(),
+                                  extra=extra_plugins)
+        self.engine = make_engine(self.database_url)
+        self.sessionmaker = sessionmaker(bind=self.engine)
+        self._schemas = {}
+        self.reload()
+
+    # --- metadata --------------------------------------------------------------------------
+
+    def layers(self):
+        core_dir = resources.files("crm.metadata")
+        layers = [(registry.CORE, [Path(str(core_dir))])]
+        for name, items in self.plugins.call_each("crm_metadata"):
+            layers.append((name, list(items)))
+        custom_dir = self.instance_dir / "custom"
+        custom = [custom_dir] if custom_dir.is_dir() else []
+        custom += self.stored_customizations()
+        layers.append((registry.CUSTOM, custom))
+        return layers
+
+    def stored_customizations(self):
+        """Customizations saved from the web designer (table crm_customizations), if it exists yet."""
+        with self.engine.connect() as connection:
+            if not sa.inspect(connection).has_table(customizations.name):
+                return []
+            rows = connection.execute(sa.select(customizations.c.document).order_by(customizations.c.id))
+            return [row.document for row in rows]
+
+    def reload(self):
+        """Rebuild the effective metadata and tables (after a customization was saved)."""
+        self.metadata = registry.build(self.layers())
+        self.tables = schema.build_tables(self.metadata)
+        self._schemas = {}
+
+    def input_schema(self, entity):
+        """The JSON Schema record input is validated with (also published in OpenAPI)."""
+        if entity.name not in self._schemas:
+            self._schemas[entity.name] = entity_json_schema(entity)
+        return self._schemas[entity.name]
+
+    # --- database ----------------------------------------------------------------------------
+
+    def plugin_migrations(self):
+        return [loc for _, loc in self.plugins.call_each("crm_migrations") if loc]
+
+    def upgrade(self):
+        """``crm db upgrade``: core and plugin migrations, then schema sync, then dictionary seeds."""
+        with self.engine.begin() as connection:
+            schema.upgrade_core(connection, self.plugin_migrations())
+        self.reload()
+        with self.engine.begin() as connection:
+            sync_plan = schema.plan(connection, self.tables)
+            schema.apply(connection, sync_plan)
+            seeded = schema.seed_dictionaries(connection, self.metadata)
+        return sync_plan, seeded
+
+    def diff(self):
+        """``crm db diff``: the sync plan and its SQL; changes nothing."""
+        with self.engine.connect() as connection:
+            sync_plan = schema.plan(connection, self.tables)
+            return sync_plan, schema.render_sql(connection, sync_plan)
+
+    @contextmanager
+    def transaction(self, user=None, locale="zh_CN"):
+        """A record service in one transaction: committed when the block ends, rolled back on error."""
+        session = self.sessionmaker()
+        try:
+            yield RecordService(self, session, user=user, locale=locale)
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+
+    def records(self, session, user=None, locale="zh_CN"):
+        return RecordService(self, session, user=user, locale=locale)
+
+    def dispose(self):
+        self.engine.dispose()
+
+
+def entity_json_schema(entity):
+    return {
+        "type": "object",
+        "properties": {f.name: f.ftype.json_schema(f) for f in entity.fields.values()},
+    }

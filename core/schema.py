@@ -1,0 +1,210 @@
+"""Schema sync: database tables from the effective metadata, changed only additively.
+
+Core tables move through versioned alembic migrations (``upgrade_core``). Entity tables are
+built from metadata (``build_tables``), compared with the database by alembic's
+``compare_metadata`` and brought up to date by ``sync``: tables, columns and indexes are
+created and columns widened; nothing is ever dropped, narrowed or renamed; what sync will not
+do is reported as skipped.
+"""
+import hashlib
+import io
+from dataclasses import dataclass, field as dc_field
+from importlib import resources
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.config import Config
+from alembic.migration import MigrationContext
+from alembic.operations import Operations, ops
+
+from crm.core.fieldtypes import ID_TYPE
+from crm.core.tables import dictionary_items
+
+VERSION_TABLE = "crm_alembic_version"
+
+
+# --- tables from metadata ------------------------------------------------------------------
+
+def index_name(prefix, table, columns):
+    name = f"{prefix}_{table}_{'_'.join(columns)}"
+    if len(name) > 60:  # PostgreSQL cuts names at 63 bytes; keep them unique and stable
+        name = name[:51] + "_" + hashlib.sha1(name.encode()).hexdigest()[:8]
+    return name
+
+
+def build_tables(model, metadata=None):
+    """A SQLAlchemy ``MetaData`` with one ``Table`` per entity; sets ``entity.table``."""
+    metadata = metadata or sa.MetaData()
+    for entity in model.entities.values():
+        columns = [sa.Column("id", ID_TYPE, primary_key=True, autoincrement=True)]
+        if entity.is_child:
+            columns += [sa.Column("parent_id", ID_TYPE, nullable=False),
+                        sa.Column("sort_order", sa.Integer, nullable=False, server_default="0")]
+        else:
+            columns += [sa.Column("version", sa.Integer, nullable=False, server_default="1"),
+                        sa.Column("created_at", sa.DateTime), sa.Column("created_by", ID_TYPE),
+                        sa.Column("updated_at", sa.DateTime), sa.Column("updated_by", ID_TYPE),
+                        sa.Column("deleted_at", sa.DateTime), sa.Column("deleted_by", ID_TYPE)]
+        columns += [sa.Column(f.name, f.ftype.column_type(f), nullable=True) for f in entity.stored_fields]
+        table = sa.Table(entity.name, metadata, *columns)
+        for cols, unique in _indexes(entity):
+            sa.Index(index_name("ux" if unique else "ix", entity.name, cols), *[table.c[c] for c in cols], unique=unique)
+        entity.table = table
+    return metadata
+
+
+def _indexes(entity):
+    """(columns, unique) for every index the entity needs, without repeats."""
+    wanted = []
+    if entity.is_child:
+        wanted.append((("parent_id", "sort_order"), False))
+    for f in entity.stored_fields:
+        if f.unique or f.type == "autonumber":
+            wanted.append(((f.name,), True))
+        elif f.index or f.type in ("link", "user", "department", "mnemonic"):
+            wanted.append(((f.name,), False))
+    for index in entity.spec.get("indexes", []):
+        wanted.append((tuple(index["fields"]), bool(index.get("unique"))))
+    seen, out = set(), []
+    for cols, unique in wanted:
+        if cols not in seen:
+            seen.add(cols)
+            out.append((cols, unique))
+    return out
+
+
+# --- core migrations -----------------------------------------------------------------------
+
+def alembic_config(connection, plugin_locations=()):
+    cfg = Config()
+    cfg.set_main_option("script_location", str(resources.files("crm.core").joinpath("migrations")))
+    locations = [str(resources.files("crm.core").joinpath("migrations/versions"))] + list(plugin_locations)
+    cfg.set_main_option("version_locations", " ".join(locations))
+    cfg.set_main_option("path_separator", "space")
+    cfg.attributes["connection"] = connection
+    return cfg
+
+
+def upgrade_core(connection, plugin_locations=()):
+    """Apply the core's (and plugins') versioned migrations up to their heads."""
+    command.upgrade(alembic_config(connection, plugin_locations), "heads")
+
+
+def core_revision(connection):
+    return MigrationContext.configure(connection, opts={"version_table": VERSION_TABLE}).get_current_heads()
+
+
+# --- entity sync ---------------------------------------------------------------------------
+
+@dataclass
+class SyncPlan:
+    operations: list = dc_field(default_factory=list)   # alembic ops to apply
+    summary: list = dc_field(default_factory=list)      # one line per op, for people
+    skipped: list = dc_field(default_factory=list)      # what additive sync will not do
+
+    @property
+    def empty(self):
+        return not self.operations
+
+
+def _widens(old, new, dialect):
+    """True when ``new`` holds every value ``old`` does."""
+    if isinstance(old, sa.String) and isinstance(new, sa.Text):
+        return True
+    if isinstance(old, sa.String) and isinstance(new, sa.String) and not isinstance(old, sa.Text):
+        return (new.length or 10**9) >= (old.length or 10**9)
+    if isinstance(old, sa.Integer) and isinstance(new, sa.Integer):
+        rank = {sa.SmallInteger: 0, sa.Integer: 1, sa.BigInteger: 2}
+        return rank.get(type(new), 1) >= rank.get(type(old), 1)
+    if isinstance(old, sa.Numeric) and isinstance(new, sa.Numeric):
+        return (new.scale or 0) >= (old.scale or 0) and \
+            (new.precision or 0) - (new.scale or 0) >= (old.precision or 0) - (old.scale or 0)
+    return False
+
+
+def plan(connection, metadata):
+    """What ``sync`` would do, computed with alembic's ``compare_metadata``; changes nothing."""
+    names = set(metadata.tables)
+
+    def include(obj, name, type_, reflected, compare_to):
+        if type_ == "table":
+            return name in names
+        return True
+
+    context = MigrationContext.configure(connection, opts={"compare_type": True, "include_object": include})
+    result = SyncPlan()
+    dialect = connection.dialect.name
+    for diff in compare_metadata(context, metadata):
+        changes = diff if isinstance(diff, list) else [diff]
+        for change in changes:
+            kind = change[0]
+            if kind == "add_table":
+                table = change[1]
+                result.operations.append(ops.CreateTableOp.from_table(table))
+                result.summary.append(f"create table {table.name}")
+                for index in table.indexes:
+                    result.operations.append(ops.CreateIndexOp.from_index(index))
+                    result.summary.append(f"create index {index.name} on {table.name}")
+            elif kind == "add_column":
+                _, schema, tname, column = change
+                result.operations.append(ops.AddColumnOp.from_column_and_tablename(schema, tname, column.copy()))
+                result.summary.append(f"add column {tname}.{column.name} {column.type.compile(connection.dialect)}")
+            elif kind == "add_index":
+                index = change[1]
+                if index.table.name in names and _table_is_new(result, index.table.name):
+                    continue
+                result.operations.append(ops.CreateIndexOp.from_index(index))
+                result.summary.append(f"create index {index.name} on {index.table.name}")
+            elif kind == "modify_type":
+                _, schema, tname, cname, info, old, new = change
+                if not _widens(old, new, dialect):
+                    result.skipped.append(f"{tname}.{cname}: {old} → {new} would narrow or convert the column")
+                elif dialect == "sqlite":
+                    pass  # SQLite does not enforce declared lengths or precision: nothing to widen
+                else:
+                    result.operations.append(ops.AlterColumnOp(tname, cname, schema=schema, modify_type=new, existing_type=old,
+                                                               existing_nullable=info.get("existing_nullable")))
+                    result.summary.append(f"widen column {tname}.{cname}: {old} → {new}")
+            elif kind in ("remove_column",):
+                result.skipped.append(f"{change[2]}.{change[3].name}: no longer in metadata; column and data kept")
+            elif kind == "remove_index":
+                result.skipped.append(f"index {change[1].name}: no longer in metadata; kept")
+            elif kind == "modify_nullable":
+                pass  # every field column is nullable; required is checked by the record service
+            else:
+                result.skipped.append(f"{kind}: not applied by additive sync")
+    return result
+
+
+def _table_is_new(result, tname):
+    return any(isinstance(op, ops.CreateTableOp) and op.table_name == tname for op in result.operations)
+
+
+def apply(connection, sync_plan):
+    operations = Operations(MigrationContext.configure(connection))
+    for op in sync_plan.operations:
+        operations.invoke(op)
+
+
+def render_sql(connection, sync_plan):
+    """The DDL the plan would run, as SQL text for the connection's dialect (nothing is run)."""
+    buffer = io.StringIO()
+    context = MigrationContext.configure(dialect_name=connection.dialect.name,
+                                         opts={"as_sql": True, "output_buffer": buffer})
+    operations = Operations(context)
+    for op in sync_plan.operations:
+        operations.invoke(op)
+    return buffer.getvalue()
+
+
+def seed_dictionaries(connection, model):
+    """Insert dictionary items the metadata declares and the database lacks; edits are kept."""
+    existing = {(d, v) for d, v in connection.execute(sa.select(dictionary_items.c.dictionary, dictionary_items.c.value))}
+    rows = [dict(dictionary=d.name, value=value, label=label if isinstance(label, dict) else {"zh_CN": label},
+                 parent_value=parent, position=pos, active=True, owner=d.owner)
+            for d in model.dictionaries.values() for value, label, parent, pos in d.flat_items()
+            if (d.name, value) not in existing]
+    if rows:
+        connection.execute(dictionary_items.insert(), rows)
+    return len(rows)

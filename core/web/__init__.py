@@ -1,0 +1,1 @@
+"""Web layer: thin Pyramid views over the record service (request → view → RecordService → SQL)."""

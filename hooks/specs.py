@@ -1,0 +1,114 @@
+"""Hook specifications: every point where a plugin can add to or change the CRM.
+
+Conventions (as in datasette and pytest):
+- every hook name starts with ``crm_``;
+- registration hooks (``crm_metadata``, ``crm_jobs``, ``crm_menu_entries`` ...) return a list and
+  are called once per plugin at start-up, in plugin dependency order;
+- record hooks (``crm_before_*``, ``crm_after_*``) run inside the operation's database transaction:
+  raising :class:`crm.hooks.Veto` rolls the whole operation back.
+
+``ctx`` in record hooks is the :class:`crm.core.records.RecordService` doing the operation: use
+``ctx.create/update/get/list`` to read or write other records in the same transaction, ``ctx.user``
+for who is acting and ``ctx.now()`` for the (controllable) clock.
+``entity`` is the effective :class:`crm.core.registry.Entity` (``entity.name``, ``entity.fields``).
+"""
+from crm.hooks import hookspec
+
+
+# --- registration ------------------------------------------------------------------------------
+
+@hookspec
+def crm_metadata():
+    """Return the metadata this plugin contributes, as a list of folders, JSON files or dicts.
+
+    Each document is one of: an entity definition (has ``name``), an extension of another
+    entity (has ``extends``: adds fields, list columns, layout sections ...), or a dictionary
+    (has ``dictionary``). A folder is read recursively for ``*.json``. Fields a plugin adds to
+    an entity it does not own must be named ``<plugin>_...``. Documents are validated against
+    ``metadata/schema/entity.schema.json``; an error stops start-up naming the file and pointer.
+
+    Example: ``return [pathlib.Path(__file__).parent / "metadata"]``
+    """
+
+
+@hookspec
+def crm_migrations():
+    """Return the alembic version location (``"package:folder"``) of this plugin's own migration
+    branch, for tables that are not entities (entity tables come from schema sync). The branch's
+    first revision must have ``branch_labels = ("<plugin>",)`` and ``down_revision = None``.
+    """
+
+
+@hookspec
+def crm_jobs():
+    """Return a list of :class:`crm.hooks.Job` run by ``crm jobs run`` (daily reminders,
+    reclaim strategies ...). Jobs must be idempotent per day."""
+
+
+@hookspec
+def crm_menu_entries():
+    """Return menu entries as dicts: ``{"id", "label", "entity" | "url", "parent", "order"}``.
+    ``label`` is translatable (``{"zh_CN": ..., "en": ...}``)."""
+
+
+@hookspec
+def crm_web_config(config):
+    """Add routes and views to the Pyramid ``config`` (called once while the web app is built).
+    Route names should start with the plugin's name."""
+
+
+@hookspec
+def crm_cli_commands(cli):
+    """Add click commands or groups to the ``crm`` command-line group ``cli``."""
+
+
+# --- records -----------------------------------------------------------------------------------
+
+@hookspec
+def crm_before_create(ctx, entity, values):
+    """Called before a record is inserted, after validation. ``values`` (a dict of field values)
+    may be changed in place; raise ``Veto`` to refuse."""
+
+
+@hookspec
+def crm_after_create(ctx, entity, record):
+    """Called after a record is inserted (``record`` has ``id`` and ``version``), in the same
+    transaction."""
+
+
+@hookspec
+def crm_before_update(ctx, entity, old, changes):
+    """Called before an update. ``old`` is the stored record, ``changes`` the validated new
+    values (may be changed in place); raise ``Veto`` to refuse."""
+
+
+@hookspec
+def crm_after_update(ctx, entity, old, record, changes):
+    """Called after an update with the record before and after and the fields that changed."""
+
+
+@hookspec
+def crm_before_delete(ctx, entity, record):
+    """Called before a record moves to the recycle bin; raise ``Veto`` to refuse."""
+
+
+@hookspec
+def crm_after_delete(ctx, entity, record):
+    """Called after a record moved to the recycle bin."""
+
+
+@hookspec
+def crm_after_restore(ctx, entity, record):
+    """Called after a record came back from the recycle bin."""
+
+
+@hookspec
+def crm_before_merge(ctx, entity, survivor, duplicate, values):
+    """Called before ``duplicate`` is merged into ``survivor``; ``values`` are the surviving
+    field values chosen by the user (may be changed in place); raise ``Veto`` to refuse."""
+
+
+@hookspec
+def crm_after_merge(ctx, entity, survivor, duplicate):
+    """Called after the merge: links were re-pointed to ``survivor`` and ``duplicate`` is in the
+    recycle bin. Plugins with their own tables re-point their references here."""

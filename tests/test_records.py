@@ -1,0 +1,186 @@
+"""The record service: validation, version, autonumber, mnemonic, audit, recycle bin, copy, merge."""
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+
+from crm.core.errors import BadRequest, Conflict, NotFound, ValidationFailed, Vetoed
+from crm.hooks import Veto, hookimpl
+from tests.plugin_fixtures import deals_plugin
+
+
+@pytest.fixture
+def rt(make_runtime):
+    return make_runtime(plugins=[deals_plugin()])
+
+
+def test_create_fills_generated_fields_and_reads_back(rt):
+    with rt.transaction() as records:
+        deal = records.create("deal", {"title": "北京华信科技采购", "amount": "1234.567", "quantity": 3, "price": "9.99"})
+    assert deal["id"] and deal["version"] == 1
+    assert deal["code"] == "JY202611-001"
+    assert deal["mnemonic"] == "BJHXKJCG"
+    assert deal["stage"] == "new"                      # default from metadata
+    assert deal["amount"] == Decimal("1234.57")         # money rounded half up to 2 places
+    assert deal["total"] == Decimal("29.97")            # computed field
+    with rt.transaction() as records:
+        again = records.get("deal", deal["id"])
+    assert again["title"] == "北京华信科技采购" and again["total"] == Decimal("29.97")
+
+
+def test_validation_reports_every_field(rt):
+    with rt.transaction() as records, pytest.raises(ValidationFailed) as failed:
+        records.create("deal", {"amount": "-5", "stage": "nope", "closed_on": "2026-13-45", "email": "x", "bogus": 1})
+    fields = failed.value.fields
+    assert set(fields) == {"title", "amount", "stage", "closed_on", "email", "bogus"}
+    assert fields["title"] == "必填"
+
+
+def test_required_if_condition(rt):
+    with rt.transaction() as records:
+        with pytest.raises(ValidationFailed) as failed:
+            records.create("deal", {"title": "A", "stage": "lost"})
+        assert list(failed.value.fields) == ["lost_reason"]
+        assert records.create("deal", {"title": "A", "stage": "lost", "lost_reason": "价格"})["lost_reason"] == "价格"
+
+
+def test_unique_and_links_checked(rt):
+    with rt.transaction() as records:
+        records.create("deal", {"title": "A", "email": "a@example.com"})
+        with pytest.raises(ValidationFailed) as failed:
+            records.create("deal", {"title": "B", "email": "a@example.com", "partner_id": 999, "partners": [998]})
+    assert set(failed.value.fields) == {"email", "partner_id", "partners"}
+
+
+def test_stale_version_conflicts_and_changes_nothing(rt):
+    with rt.transaction() as records:
+        deal = records.create("deal", {"title": "A", "amount": 10})
+        records.update("deal", deal["id"], {"amount": 20}, version=1)
+    with rt.transaction() as records, pytest.raises(Conflict):
+        records.update("deal", deal["id"], {"amount": 30, "title": "stale"}, version=1)
+    with rt.transaction() as records:
+        now = records.get("deal", deal["id"])
+    assert now["amount"] == 20 and now["title"] == "A" and now["version"] == 2
+
+
+def test_audit_trail_records_field_changes(rt, clock):
+    with rt.transaction(user={"id": 7}) as records:
+        deal = records.create("deal", {"title": "A", "amount": 10})
+        clock.advance(minutes=5)
+        records.update("deal", deal["id"], {"amount": 20, "title": "B"})
+        history = records.history("deal", deal["id"])
+    changes = {(h["action"], h["field"]): h for h in history}
+    assert changes[("update", "amount")]["old_value"] == 10 and changes[("update", "amount")]["new_value"] == 20
+    assert changes[("update", "title")]["new_value"] == "B"
+    assert changes[("create", None)]["user_id"] == 7
+    assert history[0]["at"] == dt.datetime(2026, 11, 23, 9, 35)
+
+
+def test_children_and_many_links_are_saved_with_the_record(rt):
+    with rt.transaction() as records:
+        p1 = records.create("partner", {"name": "甲"})
+        p2 = records.create("partner", {"name": "乙"})
+        deal = records.create("deal", {"title": "A", "partners": [p1["id"], p2["id"]],
+                                       "lines": [{"product": "笔", "qty": 2}, {"product": "纸", "qty": 5}]})
+        assert deal["partners"] == [p1["id"], p2["id"]]
+        assert [l["product"] for l in deal["lines"]] == ["笔", "纸"]
+        kept = deal["lines"][1]
+        deal = records.update("deal", deal["id"], {"lines": [{"id": kept["id"], "product": "纸", "qty": 6}], "partners": [p2["id"]]})
+        assert [(l["id"], l["qty"]) for l in deal["lines"]] == [(kept["id"], 6)]
+        assert deal["partners"] == [p2["id"]]
+        with pytest.raises(ValidationFailed) as failed:
+            records.update("deal", deal["id"], {"lines": [{"qty": 0}]})
+        assert set(failed.value.fields) == {"lines.0.product", "lines.0.qty"}
+
+
+def test_delete_moves_to_recycle_bin_and_restore_brings_back(rt):
+    with rt.transaction(user={"id": 3}) as records:
+        deal = records.create("deal", {"title": "A"})
+        records.delete("deal", deal["id"])
+        with pytest.raises(NotFound):
+            records.get("deal", deal["id"])
+        assert records.list("deal").items == []
+        bin_ = records.trash("deal")
+        assert [(t["record_id"], t["title"], t["deleted_by"]) for t in bin_] == [(deal["id"], "A", 3)]
+        restored = records.restore("deal", deal["id"])
+        assert restored["title"] == "A" and records.trash("deal") == []
+        assert [d["id"] for d in records.list("deal").items] == [deal["id"]]
+
+
+def test_copy_makes_new_numbers(rt):
+    with rt.transaction() as records:
+        deal = records.create("deal", {"title": "A", "email": "a@example.com", "lines": [{"product": "笔"}]})
+        copy = records.copy("deal", deal["id"])
+    assert copy["id"] != deal["id"] and copy["code"] == "JY202611-002"
+    assert copy["email"] is None and [l["product"] for l in copy["lines"]] == ["笔"]
+
+
+def test_merge_repoints_every_link_and_keeps_history(rt):
+    with rt.transaction() as records:
+        keep = records.create("partner", {"name": "华为", "city": "深圳"})
+        dup = records.create("partner", {"name": "华为技术", "city": None})
+        d1 = records.create("deal", {"title": "A", "partner_id": dup["id"], "partners": [dup["id"], keep["id"]]})
+        d2 = records.create("deal", {"title": "B", "partners": [dup["id"]]})
+        merged = records.merge("partner", keep["id"], dup["id"], {"name": "华为技术有限公司"})
+        assert merged["name"] == "华为技术有限公司" and merged["city"] == "深圳"
+        assert records.get("deal", d1["id"])["partner_id"] == keep["id"]
+        assert records.get("deal", d1["id"])["partners"] == [keep["id"]]
+        assert records.get("deal", d2["id"])["partners"] == [keep["id"]]
+        with pytest.raises(NotFound):
+            records.get("partner", dup["id"])
+        actions = [h["action"] for h in records.history("partner", keep["id"])]
+        assert "merge" in actions and "update" in actions
+
+
+def test_list_filters_sort_search_and_keyset_pages(rt, clock):
+    with rt.transaction() as records:
+        for i in range(23):
+            clock.advance(minutes=1)
+            records.create("deal", {"title": f"单{i:02d}", "amount": i % 5, "stage": ["new", "won"][i % 2]})
+        records.create("deal", {"title": "上海贝尔", "amount": None})
+        page = records.list("deal", filters=[("stage", "eq", "won")], sort="-amount,title", limit=4, count=True)
+        assert page.total == 11
+        seen = []
+        while True:
+            seen += [(d["amount"], d["title"]) for d in page.items]
+            if not page.next_cursor:
+                break
+            page = records.list("deal", filters=[("stage", "eq", "won")], sort="-amount,title", limit=4, cursor=page.next_cursor)
+        assert len(seen) == 11 and seen == sorted(seen, key=lambda x: (-x[0], x[1]))
+        # NULLs take part in keyset paging too
+        everything, cursor = [], None
+        while True:
+            page = records.list("deal", sort="amount", limit=5, cursor=cursor)
+            everything += [d["id"] for d in page.items]
+            cursor = page.next_cursor
+            if not cursor:
+                break
+        assert len(everything) == 24 == len(set(everything))
+        assert [d["title"] for d in records.list("deal", q="SHBE").items] == ["上海贝尔"]   # pinyin initials
+        assert [d["title"] for d in records.list("deal", q="贝尔").items] == ["上海贝尔"]
+        assert len(records.list("deal", filters=[("amount", "gte", "3"), ("stage", "in", "new,won")]).items) == 8
+        assert len(records.list("deal", filters=[("amount", "isnull", "true")]).items) == 1
+        with pytest.raises(BadRequest):
+            records.list("deal", filters=[("nope", "eq", "1")])
+        with pytest.raises(BadRequest):
+            records.list("deal", sort="title", cursor="garbage")
+
+
+class VetoPlugin:
+    @hookimpl
+    def crm_before_update(self, ctx, entity, old, changes):
+        if entity.name == "deal" and changes.get("stage") == "won":
+            ctx.create("partner", {"name": "side effect"})   # written in the same transaction ...
+            raise Veto("赢单需要审批", field="stage")           # ... and rolled back with it
+
+
+def test_veto_rolls_back_the_whole_operation(make_runtime):
+    rt = make_runtime(plugins=[deals_plugin(), ("vetoer", VetoPlugin())])
+    with rt.transaction() as records:
+        deal = records.create("deal", {"title": "A"})
+        with pytest.raises(Vetoed) as vetoed:
+            records.update("deal", deal["id"], {"stage": "won"})
+        assert vetoed.value.fields == {"stage": "赢单需要审批"}
+        assert records.get("deal", deal["id"])["stage"] == "new"
+        assert records.list("partner").items == []
+        assert [h["action"] for h in records.history("deal", deal["id"])] == ["create"]
