@@ -142,18 +142,13 @@ def plan(connection, metadata):
             if kind == "add_table":
                 table = change[1]
                 result.operations.append(ops.CreateTableOp.from_table(table))
-                result.summary.append(f"create table {table.name}")
-                for index in table.indexes:
-                    result.operations.append(ops.CreateIndexOp.from_index(index))
-                    result.summary.append(f"create index {index.name} on {table.name}")
+                result.summary.append(f"create table {table.name}")  # its indexes follow as add_index
             elif kind == "add_column":
                 _, schema, tname, column = change
-                result.operations.append(ops.AddColumnOp.from_column_and_tablename(schema, tname, column.copy()))
+                result.operations.append(ops.AddColumnOp.from_column_and_tablename(schema, tname, sa.Column(column.name, column.type, nullable=True)))
                 result.summary.append(f"add column {tname}.{column.name} {column.type.compile(connection.dialect)}")
             elif kind == "add_index":
                 index = change[1]
-                if index.table.name in names and _table_is_new(result, index.table.name):
-                    continue
                 result.operations.append(ops.CreateIndexOp.from_index(index))
                 result.summary.append(f"create index {index.name} on {index.table.name}")
             elif kind == "modify_type":
@@ -175,10 +170,6 @@ def plan(connection, metadata):
             else:
                 result.skipped.append(f"{kind}: not applied by additive sync")
     return result
-
-
-def _table_is_new(result, tname):
-    return any(isinstance(op, ops.CreateTableOp) and op.table_name == tname for op in result.operations)
 
 
 def apply(connection, sync_plan):
