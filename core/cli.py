@@ -4,7 +4,11 @@ Exit codes: 0 success, 1 failure with a one-line reason on stderr, 2 usage error
 """
 import getpass
 import sys
-from pathlib import Path
+import warnings
+
+# pyramid imports pkg_resources, which warns about our mapped namespace package: noise for users
+warnings.filterwarnings("ignore", message="Module crm was already imported")
+warnings.filterwarnings("ignore", message="pkg_resources is deprecated")
 
 import click
 

@@ -79,6 +79,11 @@ class RecordService:
     def db(self):
         return self.session
 
+    def as_system(self):
+        """The same transaction without a person: for hooks and jobs that keep read-only fields
+        (statistics, states) up to date."""
+        return RecordService(self.runtime, self.session, user=None, locale=self.locale)
+
     def _hook(self, name, **kwargs):
         try:
             getattr(self.runtime.plugins.hook, name)(ctx=self, **kwargs)
@@ -205,6 +210,12 @@ class RecordService:
             if key not in entity.fields:
                 errors[key] = self.message("unknown")
         values = {k: v for k, v in values.items() if k in entity.fields and not entity.fields[k].ftype.system_filled}
+        if self.user is not None:  # people may not write read-only fields; the system (jobs, hooks run as system) may
+            for key in [k for k in values if entity.fields[k].readonly]:
+                if old is not None and values[key] == to_json(entity, key, old.get(key)):
+                    del values[key]
+                else:
+                    errors[key] = self.message("readonly")
         validator = jsonschema.Draft202012Validator(self._input_schema(entity))
         for error in validator.iter_errors(values):
             if error.absolute_path:

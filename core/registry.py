@@ -93,6 +93,11 @@ class SchemaCheck:
                                                   format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
             for kind, ref in (("name", "entity"), ("extends", "extension"), ("dictionary", "dictionary"))
         }
+        self.new_field = jsonschema.Draft202012Validator({"$ref": "#/$defs/field", "$defs": schema["$defs"]})
+
+    def field_problems(self, source, where, spec):
+        """A field an extension adds must be complete (type and what the type needs)."""
+        return [Problem(source, where + pointer(*e.absolute_path), e.message) for e in self.new_field.iter_errors(spec)]
 
     def problems(self, doc):
         if not isinstance(doc.data, dict) or doc.kind is None:
@@ -279,6 +284,8 @@ def build(layers):
                 continue
             if "type" not in patch:
                 problems.append(Problem(doc.source, where, f"new field {name}.{fname} needs a type"))
+            elif check.field_problems(doc.source, where, patch):
+                problems += check.field_problems(doc.source, where, patch)
             elif doc.owner == CUSTOM and entity_owner != CUSTOM and not fname.startswith("x_"):
                 problems.append(Problem(doc.source, where, "custom fields must be named x_..."))
             elif doc.owner not in (CORE, CUSTOM, entity_owner) and not fname.startswith(doc.owner + "_"):

@@ -124,3 +124,13 @@ job_runs = sa.Table(
     sa.Column("finished_at", sa.DateTime),
     sa.Column("result", sa.JSON),
 )
+
+api_tokens = sa.Table(
+    "crm_api_tokens", core_metadata, _id(),
+    sa.Column("user_id", ID_TYPE, nullable=False, index=True),
+    sa.Column("name", sa.String(100)),
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("last_used_at", sa.DateTime),
+    sa.Column("revoked_at", sa.DateTime),
+)
