@@ -14,9 +14,9 @@ def main(global_config, **settings):
 
 
 def _dbsession(request):
-    session = request.registry.crm.sessionmaker()
-    zope.sqlalchemy.register(session, transaction_manager=request.tm)
-    return session
+    write = request.method not in ("GET", "HEAD", "OPTIONS")
+    return request.registry.crm.session(
+        write, before_begin=lambda session: zope.sqlalchemy.register(session, transaction_manager=request.tm))
 
 
 def _records(request):

@@ -37,7 +37,9 @@ def make_engine(url):
 
         @event.listens_for(engine, "begin")
         def _begin(connection):
-            connection.exec_driver_sql("BEGIN")
+            # a writing transaction takes the write lock at once: taking it later fails at once
+            # (SQLITE_BUSY_SNAPSHOT) whenever another writer committed in between
+            connection.exec_driver_sql("BEGIN IMMEDIATE" if connection.get_execution_options().get("crm_write") else "BEGIN")
         return engine
     return sa.create_engine(url, pool_pre_ping=True)
 
@@ -115,10 +117,20 @@ class Runtime:
             sync_plan = schema.plan(connection, self.tables)
             return sync_plan, schema.render_sql(connection, sync_plan)
 
-    @contextmanager
-    def transaction(self, user=None, locale="zh_CN"):
-        """A record service in one transaction: committed when the block ends, rolled back on error."""
+    def session(self, write=True, before_begin=None):
+        """A new session; ``write=False`` for read-only work (no write lock on SQLite).
+        ``before_begin(session)`` runs before the transaction starts (zope.sqlalchemy joins there)."""
         session = self.sessionmaker()
+        if before_begin:
+            before_begin(session)
+        if write:
+            session.connection(execution_options={"crm_write": True})
+        return session
+
+    @contextmanager
+    def transaction(self, user=None, locale="zh_CN", write=True):
+        """A record service in one transaction: committed when the block ends, rolled back on error."""
+        session = self.session(write)
         try:
             yield RecordService(self, session, user=user, locale=locale)
             session.commit()
