@@ -16,7 +16,8 @@ def main(global_config, **settings):
 def _dbsession(request):
     write = request.method not in ("GET", "HEAD", "OPTIONS")
     return request.registry.crm.session(
-        write, before_begin=lambda session: zope.sqlalchemy.register(session, transaction_manager=request.tm))
+        write, before_begin=lambda session: zope.sqlalchemy.register(
+            session, transaction_manager=request.tm, initial_state="changed" if write else "active"))
 
 
 def _records(request):
@@ -32,7 +33,7 @@ def make_app(runtime):
         config.include("pyramid_chameleon")
         config.add_request_method(_dbsession, "dbsession", reify=True)
         config.add_request_method(_records, "records", reify=True)
-        config.add_request_method(lambda request: None, "crm_user", reify=True)
+        config.add_request_method(lambda request: request.identity, "crm_user", reify=True)  # see crm.core.web.security
         config.include("crm.core.web.api")
         runtime.plugins.hook.crm_web_config(config=config)
     return config.make_wsgi_app()

@@ -57,15 +57,17 @@ def event(ctx, entity, record_id, action, note=None):
         _insert(ctx, [_row(ctx, entity, record_id, action, note=note)])
 
 
-def history(ctx, entity, record_id):
-    """The record's audit rows, newest first; hidden fields are left out."""
+def history(ctx, entity, record_id, hidden=frozenset()):
+    """The record's audit rows, newest first; hidden fields (for everyone, or for this user) are left out."""
     stmt = sa.select(audit).where(audit.c.entity == entity.name, audit.c.record_id == record_id).order_by(audit.c.id.desc())
     rows = []
     for row in ctx.session.execute(stmt).mappings():
         row = dict(row)
-        if row["field"] and row["field"] in entity.fields and entity.fields[row["field"]].hidden:
+        def shown(name):
+            return name not in hidden and not (name in entity.fields and entity.fields[name].hidden)
+        if row["field"] and not shown(row["field"]):
             continue
         if row["action"] == "create" and isinstance(row["new_value"], dict):
-            row["new_value"] = {k: v for k, v in row["new_value"].items() if not (k in entity.fields and entity.fields[k].hidden)}
+            row["new_value"] = {k: v for k, v in row["new_value"].items() if shown(k)}
         rows.append(row)
     return rows

@@ -14,8 +14,9 @@ import jsonschema
 import sqlalchemy as sa
 
 from crm.core import audit_log, expressions, query
+from crm.core.access import Access
 from crm.core.autonumber import next_number
-from crm.core.errors import BadRequest, Conflict, NotFound, ValidationFailed, Vetoed
+from crm.core.errors import BadRequest, Conflict, Forbidden, NotFound, ValidationFailed, Vetoed
 from crm.core.fieldtypes import DICTIONARY_TYPES, REFERENCE_TYPES, quantize
 from crm.core.mnemonic import mnemonic
 from crm.core.tables import attachments, departments, dictionary_items, links, trash, users
@@ -53,6 +54,7 @@ class RecordService:
         self.locale = locale
         self.model = runtime.metadata
         self._choices = {}
+        self.access = Access(self)
 
     # --- context for hooks and callers -----------------------------------------------------
 
@@ -92,10 +94,32 @@ class RecordService:
 
     # --- reading ---------------------------------------------------------------------------
 
-    def _visible(self, entity, deleted=False):
+    def _visible(self, entity, deleted=False, action="read"):
         """The where clause every read goes through: recycle-bin state, then access scopes."""
         column = entity.table.c.deleted_at
-        return column.is_not(None) if deleted else column.is_(None)
+        clauses = [column.is_not(None) if deleted else column.is_(None)]
+        scope = self.access.clause(entity, action)
+        if scope is not None:
+            clauses.append(scope)
+        return sa.and_(*clauses)
+
+    def _require(self, entity, record, action):
+        """403 unless ``action`` on this (visible) record is within the user's reach."""
+        if not self.access.allowed(entity.name, action):
+            raise Forbidden(f"you may not {action} {entity.label_in(self.locale)}")
+        scope = self.access.clause(entity, action)
+        if scope is not None and not self.session.execute(
+                sa.select(entity.table.c.id).where(entity.table.c.id == record["id"], scope)).first():
+            raise Forbidden(f"you may not {action} {entity.label_in(self.locale)} #{record['id']}")
+
+    def _strip(self, entity, records):
+        """Leave out the fields hidden from the user (on every path: API, pages, export)."""
+        hidden = self.access.hidden_fields(entity.name)
+        if hidden:
+            for record in records:
+                for name in hidden:
+                    record.pop(name, None)
+        return records
 
     def _row(self, entity, record_id, deleted=False, lock=False):
         try:
@@ -114,6 +138,10 @@ class RecordService:
 
     def get(self, name, record_id, deleted=False):
         entity = self.entity(name)
+        return self._strip(entity, [self._get(entity, record_id, deleted)])[0]
+
+    def _get(self, entity, record_id, deleted=False):
+        """The whole record (hidden fields included), for the service's own use."""
         return self._complete(entity, [self._row(entity, record_id, deleted)])[0]
 
     def _complete(self, entity, rows):
@@ -144,6 +172,14 @@ class RecordService:
     def list(self, name, filters=(), sort=None, limit=50, cursor=None, q=None, count=False, deleted=False):
         """A page of records. ``filters``: [(field, op, value)] (see :mod:`crm.core.query`)."""
         entity = self.entity(name)
+        if not self.access.allowed(name, "read"):
+            raise Forbidden(f"you may not read {entity.label_in(self.locale)}")
+        hidden = self.access.hidden_fields(name)
+        for field_name, _, _ in filters:
+            if field_name in hidden:
+                raise BadRequest(f"unknown field {field_name!r}", {field_name: "unknown field"})
+        if sort and any(part.strip().lstrip("-") in hidden for part in sort.split(",")):
+            raise BadRequest("cannot sort by a hidden field", {"sort": "unknown field"})
         try:
             limit = int(limit)
         except (TypeError, ValueError):
@@ -163,7 +199,7 @@ class RecordService:
         stmt = stmt.order_by(*query.order_by(entity, keys)).limit(limit + 1)
         rows = [dict(r) for r in self.session.execute(stmt).mappings()]
         next_cursor = query.encode_cursor(keys, rows[limit - 1]) if len(rows) > limit else None
-        return Page(self._complete(entity, rows[:limit]), next_cursor, total)
+        return Page(self._strip(entity, self._complete(entity, rows[:limit])), next_cursor, total)
 
     def _count(self, entity, where):
         capped = sa.select(sa.literal(1)).select_from(entity.table).where(*where).limit(COUNT_CAP + 1).subquery()
@@ -174,7 +210,8 @@ class RecordService:
         """Quick search: any search field contains ``q``; ASCII letters also match 助记码 initials."""
         q = str(q).strip()
         pattern = "%" + query._escape_like(q) + "%"
-        clauses = [entity.table.c[f].ilike(pattern, escape="\\") for f in entity.search_fields if f in entity.table.c]
+        hidden = self.access.hidden_fields(entity.name)
+        clauses = [entity.table.c[f].ilike(pattern, escape="\\") for f in entity.search_fields if f in entity.table.c and f not in hidden]
         for field in entity.stored_fields:
             if field.type == "mnemonic" and q.isascii() and q.isalnum():
                 clauses.append(entity.table.c[field.name].like(query._escape_like(q.upper()) + "%", escape="\\"))
@@ -206,12 +243,13 @@ class RecordService:
             raise BadRequest("a record is a JSON object")
         errors = {}
         values = {k: v for k, v in values.items() if k not in READONLY_INPUT}
+        hidden = self.access.hidden_fields(entity.name)
         for key in values:
-            if key not in entity.fields:
+            if key not in entity.fields or key in hidden:
                 errors[key] = self.message("unknown")
-        values = {k: v for k, v in values.items() if k in entity.fields and not entity.fields[k].ftype.system_filled}
+        values = {k: v for k, v in values.items() if k in entity.fields and k not in hidden and not entity.fields[k].ftype.system_filled}
         if self.user is not None:  # people may not write read-only fields; the system (jobs, hooks run as system) may
-            for key in [k for k in values if entity.fields[k].readonly]:
+            for key in [k for k in values if entity.fields[k].readonly or self.access.field_access(entity.name, k) == "readonly"]:
                 if old is not None and values[key] == to_json(entity, key, old.get(key)):
                     del values[key]
                 else:
@@ -319,8 +357,8 @@ class RecordService:
     def _references_exist(self, field, ids):
         table_name = REFERENCE_TYPES.get(field.type)
         if field.type in ("link", "links"):
-            target = self.entity(field.entity).table
-            stmt = sa.select(sa.func.count()).where(target.c.id.in_(ids), target.c.deleted_at.is_(None))
+            target = self.entity(field.entity)
+            stmt = sa.select(sa.func.count()).where(target.table.c.id.in_(ids), self._visible(target))
         else:
             table = {"crm_users": users, "crm_departments": departments, "crm_attachments": attachments}[table_name]
             stmt = sa.select(sa.func.count()).where(table.c.id.in_(ids))
@@ -347,6 +385,8 @@ class RecordService:
         entity = self.entity(name)
         if entity.is_child:
             raise BadRequest(f"{name} rows are saved with their parent {entity.child_of}")
+        if not self.access.allowed(name, "create"):
+            raise Forbidden(f"you may not create {entity.label_in(self.locale)}")
         with self.session.begin_nested():
             changes, children, many = self._clean(entity, values)
             self._hook("crm_before_create", entity=entity, values=changes)
@@ -359,17 +399,18 @@ class RecordService:
             record_id = self.session.execute(entity.table.insert().values(row).returning(entity.table.c.id)).scalar()
             self._save_children(entity, record_id, children)
             self._save_links(entity, record_id, many)
-            record = self.get(name, record_id)
+            record = self._get(entity, record_id)
             audit_log.created(self, entity, record)
             self._hook("crm_after_create", entity=entity, record=record)
-        return record
+        return self._strip(entity, [record])[0]
 
     def update(self, name, record_id, values, version=None):
         """Change fields of a record. ``version``: the version the caller read; when it is not the
         stored one any more, Conflict (409) and nothing changes."""
         entity = self.entity(name)
         with self.session.begin_nested():
-            old = self.get(name, record_id)
+            old = self._get(entity, record_id)
+            self._require(entity, old, "update")
             if version is not None and int(version) != old["version"]:
                 raise Conflict(f"{entity.label_in(self.locale)} #{old['id']} was changed by someone else "
                                f"(version {old['version']}, yours {version}); reload and apply your change again",
@@ -384,11 +425,11 @@ class RecordService:
                 raise Conflict(f"{entity.name} #{old['id']} was changed meanwhile; reload and try again", {"version": "stale"})
             self._save_children(entity, old["id"], children)
             self._save_links(entity, old["id"], many)
-            record = self.get(name, old["id"])
+            record = self._get(entity, old["id"])
             changed = {k for k in list(changes) + list(children) + list(many) if record.get(k) != old.get(k)}
             audit_log.updated(self, entity, old, record, changed)
             self._hook("crm_after_update", entity=entity, old=old, record=record, changes={k: record.get(k) for k in changed})
-        return record
+        return self._strip(entity, [record])[0]
 
     def _save_children(self, entity, parent_id, children):
         for name, rows in children.items():
@@ -418,7 +459,8 @@ class RecordService:
         """Move a record to the recycle bin."""
         entity = self.entity(name)
         with self.session.begin_nested():
-            record = self.get(name, record_id)
+            record = self._get(entity, record_id)
+            self._require(entity, record, "delete")
             self._hook("crm_before_delete", entity=entity, record=record)
             now = self.now()
             self.session.execute(entity.table.update().where(entity.table.c.id == record["id"]).values(
@@ -427,30 +469,43 @@ class RecordService:
                                                        deleted_at=now, deleted_by=self.user_id, reason=reason))
             audit_log.event(self, entity, record["id"], "delete", reason)
             self._hook("crm_after_delete", entity=entity, record=record)
-        return record
+        return self._strip(entity, [record])[0]
 
     def restore(self, name, record_id):
         entity = self.entity(name)
         with self.session.begin_nested():
-            record = self.get(name, record_id, deleted=True)
+            record = self._get(entity, record_id, deleted=True)
+            if not self.access.allowed(name, "restore"):
+                raise Forbidden(f"you may not restore {entity.label_in(self.locale)}")
             self.session.execute(entity.table.update().where(entity.table.c.id == record["id"]).values(
                 deleted_at=None, deleted_by=None, version=record["version"] + 1))
             self.session.execute(trash.delete().where(trash.c.entity == name, trash.c.record_id == record["id"]))
-            record = self.get(name, record["id"])
+            record = self._get(entity, record["id"])
             audit_log.event(self, entity, record["id"], "restore")
             self._hook("crm_after_restore", entity=entity, record=record)
-        return record
+        return self._strip(entity, [record])[0]
 
     def trash(self, entity_name=None, limit=100):
-        stmt = sa.select(trash).order_by(trash.c.deleted_at.desc(), trash.c.id.desc()).limit(limit)
-        if entity_name:
-            stmt = stmt.where(trash.c.entity == entity_name)
+        """The recycle bin: deleted records the user may restore (and may reach), newest first."""
+        if not self.access.has("recycle_bin"):
+            raise Forbidden("you may not see the recycle bin")
+        names = [entity_name] if entity_name else [e.name for e in self.model.entities.values() if not e.is_child]
+        reachable = []
+        for name in names:
+            entity = self.entity(name)
+            if not self.access.allowed(name, "restore"):
+                continue
+            deleted_ids = sa.select(entity.table.c.id).where(self._visible(entity, deleted=True))
+            reachable.append(sa.and_(trash.c.entity == name, trash.c.record_id.in_(deleted_ids)))
+        if not reachable:
+            return []
+        stmt = sa.select(trash).where(sa.or_(*reachable)).order_by(trash.c.deleted_at.desc(), trash.c.id.desc()).limit(limit)
         return [dict(r) for r in self.session.execute(stmt).mappings()]
 
     def copy(self, name, record_id, overrides=None):
         """A new record with the same values (generated and unique fields made anew)."""
         entity = self.entity(name)
-        source = self.get(name, record_id)
+        source = self.get(name, record_id)  # what the user sees is what gets copied
         values = {}
         for field in entity.fields.values():
             if field.ftype.system_filled or field.unique or field.name not in source:
@@ -474,8 +529,10 @@ class RecordService:
         if int(survivor_id) == int(duplicate_id):
             raise BadRequest("cannot merge a record with itself")
         with self.session.begin_nested():
-            survivor = self.get(name, survivor_id)
-            duplicate = self.get(name, duplicate_id)
+            survivor = self._get(entity, survivor_id)
+            duplicate = self._get(entity, duplicate_id)
+            self._require(entity, survivor, "update")
+            self._require(entity, duplicate, "delete")
             values = dict(values or {})
             self._hook("crm_before_merge", entity=entity, survivor=survivor, duplicate=duplicate, values=values)
             moved = self._repoint(entity, duplicate["id"], survivor["id"])
@@ -483,9 +540,9 @@ class RecordService:
                 self.update(name, survivor["id"], values)
             self.delete(name, duplicate["id"], reason=f"merged into #{survivor['id']}")
             audit_log.event(self, entity, survivor["id"], "merge", f"merged #{duplicate['id']} ({moved} links moved)")
-            survivor = self.get(name, survivor["id"])
+            survivor = self._get(entity, survivor["id"])
             self._hook("crm_after_merge", entity=entity, survivor=survivor, duplicate=duplicate)
-        return survivor
+        return self._strip(entity, [survivor])[0]
 
     def _repoint(self, entity, old_id, new_id):
         moved = 0
@@ -515,7 +572,7 @@ class RecordService:
             record = self._row(entity, record_id)
         except NotFound:
             record = self._row(entity, record_id, deleted=True)
-        return audit_log.history(self, entity, record["id"])
+        return audit_log.history(self, entity, record["id"], self.access.hidden_fields(name))
 
     def title(self, entity, record):
         field = entity.title_field

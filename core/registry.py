@@ -364,6 +364,9 @@ class ReferenceCheck:
                         self.expression(section.get("visible_if"), pointer(*base, "visible_if"))
         if data.get("tree") and data["tree"]["parent_field"] not in self.entity.fields:
             self.problem("/tree/parent_field", f"unknown field {data['tree']['parent_field']!r}")
+        if data.get("owner_field") and data["owner_field"] != "created_by" and \
+                getattr(self.entity.fields.get(data["owner_field"]), "type", None) != "user":
+            self.problem("/owner_field", f"{data['owner_field']!r} is not a user field of {self.entity.name!r}")
         if data.get("kanban") and data["kanban"]["field"] not in self.entity.fields:
             self.problem("/kanban/field", f"unknown field {data['kanban']['field']!r}")
         if data.get("child_of") and data["child_of"] not in self.model.entities:

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.orm import Session, sessionmaker
 
-from crm.core import registry, schema
+from crm.core import access, registry, schema
 from crm.core.plugins import PluginHost, parse_plugin_setting
 from crm.core.records import RecordService
 from crm.core.tables import customizations
@@ -109,6 +109,7 @@ class Runtime:
             sync_plan = schema.plan(connection, self.tables)
             schema.apply(connection, sync_plan)
             seeded = schema.seed_dictionaries(connection, self.metadata)
+            access.seed_roles(connection)
         return sync_plan, seeded
 
     def diff(self):

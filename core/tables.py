@@ -134,3 +134,32 @@ api_tokens = sa.Table(
     sa.Column("last_used_at", sa.DateTime),
     sa.Column("revoked_at", sa.DateTime),
 )
+
+# --- access (migration 0003) -------------------------------------------------------------------
+
+roles = sa.Table(
+    "crm_roles", core_metadata, _id(),
+    sa.Column("name", sa.String(64), nullable=False, unique=True),
+    sa.Column("label", sa.JSON, nullable=False),
+    sa.Column("rules", sa.JSON, nullable=False),
+)
+
+user_roles = sa.Table(
+    "crm_user_roles", core_metadata,
+    sa.Column("user_id", ID_TYPE, primary_key=True, autoincrement=False),
+    sa.Column("role_id", ID_TYPE, primary_key=True, autoincrement=False),
+)
+
+shares = sa.Table(
+    "crm_shares", core_metadata, _id(),
+    sa.Column("entity", sa.String(64), nullable=False),
+    sa.Column("record_id", ID_TYPE, nullable=False),
+    sa.Column("user_id", ID_TYPE),
+    sa.Column("department_id", ID_TYPE),
+    sa.Column("access", sa.String(10), nullable=False),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("created_by", ID_TYPE),
+    sa.Index("ix_crm_shares_record", "entity", "record_id"),
+    sa.Index("ix_crm_shares_user", "entity", "user_id"),
+    sa.Index("ix_crm_shares_department", "entity", "department_id"),
+)

@@ -57,6 +57,17 @@ def _waste_time(password):
 def user_for_token(session, token, *, now):
     """The active user a live token belongs to (a dict without the password hash), or None.
     Records when the token was last used (at most once a minute)."""
+    found = lookup(session, token)
+    if found is None:
+        return None
+    user, token_id, last_used = found
+    if stale(last_used, now):
+        touch(session, token_id, now=now)
+    return user
+
+
+def lookup(session, token):
+    """(user, token id, last used) for a live token of an active user, or None. Reads only."""
     if not token:
         return None
     stmt = (sa.select(users, api_tokens.c.id.label("_token_id"), api_tokens.c.last_used_at.label("_last_used"))
@@ -67,9 +78,16 @@ def user_for_token(session, token, *, now):
         return None
     row = dict(row)
     token_id, last_used = row.pop("_token_id"), row.pop("_last_used")
-    if last_used is None or (now - last_used).total_seconds() >= TOUCH_EVERY:
-        session.execute(api_tokens.update().where(api_tokens.c.id == token_id).values(last_used_at=now))
-    return _public(row)
+    return _public(row), token_id, last_used
+
+
+def stale(last_used, now):
+    """Is ``last_used_at`` old enough to be written again?"""
+    return last_used is None or (now - last_used).total_seconds() >= TOUCH_EVERY
+
+
+def touch(session, token_id, *, now):
+    session.execute(api_tokens.update().where(api_tokens.c.id == token_id).values(last_used_at=now))
 
 
 def revoke(session, token, *, now):

@@ -112,3 +112,26 @@ def crm_before_merge(ctx, entity, survivor, duplicate, values):
 def crm_after_merge(ctx, entity, survivor, duplicate):
     """Called after the merge: links were re-pointed to ``survivor`` and ``duplicate`` is in the
     recycle bin. Plugins with their own tables re-point their references here."""
+
+
+# --- access ------------------------------------------------------------------------------------
+
+@hookspec
+def crm_permissions():
+    """Return the special permissions (特殊权限) this plugin declares, as dicts
+    ``{"name": "<plugin>.<what>", "label": {"zh_CN": ..., "en": ...}}``. Roles grant them by name;
+    code asks ``ctx.access.has(name)``."""
+
+
+@hookspec
+def crm_access_grants(ctx, entity, action, user):
+    """Return a list of SQLAlchemy clauses over ``entity.table`` that *add* records to what
+    ``user`` may reach for ``action`` (OR-ed with the role scope), e.g. the customer pool for
+    users holding a pool permission. Not called for administrators and the system."""
+
+
+@hookspec
+def crm_access_restrictions(ctx, entity, action, user):
+    """Return a list of SQLAlchemy clauses over ``entity.table`` that every record reached for
+    ``action`` must also meet (AND-ed, for everyone including administrators), e.g. protected
+    customers hidden from other reps' claims."""

@@ -74,7 +74,7 @@ def test_plugin_contributes_entity_field_hook_job_and_menu(make_runtime, clock):
 def test_people_cannot_write_read_only_fields_but_the_system_can(make_runtime):
     rt = make_runtime(plugins=[("gadgets", GadgetsPlugin())])
     from crm.core.errors import ValidationFailed
-    with rt.transaction(user={"id": 1}) as records:
+    with rt.transaction(user={"id": 1, "is_admin": True}) as records:
         with pytest.raises(ValidationFailed) as failed:
             records.create("customer", {"name": "甲公司", "gadgets_count": 5})
         assert list(failed.value.fields) == ["gadgets_count"]
@@ -142,7 +142,7 @@ def test_plugin_migration_branch(make_runtime, tmp_path):
 
 
 def test_attachments_are_stored_under_files(runtime, instance_dir):
-    with runtime.transaction(user={"id": 1}) as records:
+    with runtime.transaction(user={"id": 1, "is_admin": True}) as records:
         customer = records.create("customer", {"name": "丙公司"})
         row = attachments.save(records, io.BytesIO("合同内容".encode()), "../../合同 2026.pdf", "application/pdf",
                                entity="customer", record_id=customer["id"])

@@ -64,7 +64,7 @@ def test_stale_version_conflicts_and_changes_nothing(rt):
 
 
 def test_audit_trail_records_field_changes(rt, clock):
-    with rt.transaction(user={"id": 7}) as records:
+    with rt.transaction(user={"id": 7, "is_admin": True}) as records:
         deal = records.create("deal", {"title": "A", "amount": 10})
         clock.advance(minutes=5)
         records.update("deal", deal["id"], {"amount": 20, "title": "B"})
@@ -94,7 +94,7 @@ def test_children_and_many_links_are_saved_with_the_record(rt):
 
 
 def test_delete_moves_to_recycle_bin_and_restore_brings_back(rt):
-    with rt.transaction(user={"id": 3}) as records:
+    with rt.transaction(user={"id": 3, "is_admin": True}) as records:
         deal = records.create("deal", {"title": "A"})
         records.delete("deal", deal["id"])
         with pytest.raises(NotFound):

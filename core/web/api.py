@@ -1,29 +1,157 @@
-"""REST API under /api/v1: JSON in and out, generated for every entity (contract section 7)."""
-from pyramid.view import view_config
+"""REST API under /api/v1: JSON in and out, generated for every entity (contract section 7).
+
+This module registers the routes (in match order: fixed paths before ``/api/v1/{entity}``), the
+JSON renderer and every error view: whatever goes wrong under ``/api/v1`` answers
+``{"error": {"code", "message", "fields"}}`` with the right status, never an HTML page. The views
+live next to it: :mod:`.api_auth` (tokens), :mod:`.api_meta` (metadata, OpenAPI),
+:mod:`.api_records` (records); :mod:`.security` decides who may call them.
+"""
+import datetime as dt
+import logging
+from decimal import Decimal
+
+from pyramid.httpexceptions import HTTPException
+from pyramid.renderers import JSON
+from pyramid.view import forbidden_view_config, notfound_view_config, view_config
 
 from crm.core.errors import CrmError
-from crm.core.registry import text_in
+
+log = logging.getLogger(__name__)
+
+PREFIX = "/api/v1"
+RENDERER = "api_json"
+ID = r"{id:\d+}"
+
+# (route name, pattern, factory); the order is the match order
+ROUTES = [
+    ("api.health", "/health", None),
+    ("api.openapi", "/openapi.json", None),
+    ("api.auth.token", "/auth/token", None),
+    ("api.meta.entities", "/meta/entities", None),
+    ("api.meta.entity", "/meta/entities/{entity}", None),
+    ("api.trash", "/trash", None),
+    ("api.merge", "/{entity}/merge", "entity"),
+    ("api.collection", "/{entity}", "entity"),
+    ("api.record", "/{entity}/" + ID, "entity"),
+    ("api.record.restore", "/{entity}/" + ID + "/restore", "entity"),
+    ("api.record.history", "/{entity}/" + ID + "/history", "entity"),
+    ("api.record.copy", "/{entity}/" + ID + "/copy", "entity"),
+]
+# methods each route answers; anything else is a 405 with an Allow header
+METHODS = {
+    "api.health": ("GET",), "api.openapi": ("GET",), "api.auth.token": ("POST", "DELETE"),
+    "api.meta.entities": ("GET",), "api.meta.entity": ("GET",), "api.trash": ("GET",),
+    "api.merge": ("POST",), "api.collection": ("GET", "POST", "PATCH"), "api.record": ("GET", "PATCH", "DELETE"),
+    "api.record.restore": ("POST",), "api.record.history": ("GET",), "api.record.copy": ("POST",),
+}
+RESERVED_NAMES = ("health", "openapi.json", "auth", "meta", "trash")  # not usable as entity names in URLs
+
+
+class MethodNotAllowed(CrmError):
+    status, code = 405, "method_not_allowed"
+
+    def __init__(self, message, allow):
+        super().__init__(message)
+        self.headers = {"Allow": ", ".join(allow)}
+
+
+class ApiRequest:
+    """View predicate ``api=True``: the request is for the REST API (path under /api/v1).
+    Reads the raw WSGI path, so it works even for paths that are not valid UTF-8."""
+
+    def __init__(self, value, config):
+        self.value = bool(value)
+
+    def text(self):
+        return f"api = {self.value}"
+
+    phash = text
+
+    def __call__(self, context, request):
+        path = request.environ.get("PATH_INFO", "")
+        return (path == PREFIX or path.startswith(PREFIX + "/")) == self.value
+
+
+def _renderer():
+    renderer = JSON(ensure_ascii=False)
+    renderer.add_adapter(dt.datetime, lambda v, request: v.isoformat())
+    renderer.add_adapter(dt.date, lambda v, request: v.isoformat())
+    renderer.add_adapter(dt.time, lambda v, request: v.isoformat())
+    renderer.add_adapter(Decimal, lambda v, request: int(v) if v == v.to_integral_value() else float(v))
+    return renderer
 
 
 def includeme(config):
-    config.add_route("api.meta.entities", "/api/v1/meta/entities")
-    config.add_route("api.health", "/api/v1/health")
-    config.scan(__name__)
+    config.include("crm.core.web.security")
+    config.add_renderer(RENDERER, _renderer())
+    config.add_view_predicate("api", ApiRequest)
+    from crm.core.web.security import EntityContext
+    for name, pattern, factory in ROUTES:
+        config.add_route(name, PREFIX + pattern, factory=EntityContext if factory else None)
+        # lowest-priority view on the route: a method it does not answer
+        config.add_view(method_not_allowed, route_name=name, renderer=RENDERER)
+    config.scan("crm.core.web.api")
+    config.scan("crm.core.web.api_auth")
+    config.scan("crm.core.web.api_meta")
+    config.scan("crm.core.web.api_records")
 
 
-@view_config(route_name="api.health", renderer="json")
+def method_not_allowed(request):
+    allow = METHODS[request.matched_route.name]
+    raise MethodNotAllowed(f"{request.method} is not allowed here; use {', '.join(allow)}", allow)
+
+
+@view_config(route_name="api.health", request_method="GET", renderer=RENDERER)
 def health(request):
     return {"ok": True}
 
 
-@view_config(route_name="api.meta.entities", renderer="json")
-def meta_entities(request):
-    model = request.registry.crm.metadata
-    return {"items": [{"name": e.name, "label": e.spec.get("label"), "owner": e.owner, "child_of": e.spec.get("child_of")}
-                      for e in model.entities.values()]}
+# --- errors: always JSON under /api/v1 ---------------------------------------------------------
+
+def error_json(request, status, code, message, fields=None, headers=None):
+    response = request.response
+    response.status_int = status
+    if headers:
+        response.headers.update(headers)
+    return {"error": {"code": code, "message": message, "fields": fields or {}}}
 
 
-@view_config(context=CrmError, renderer="json")
+@view_config(context=CrmError, renderer=RENDERER)
 def crm_error(exc, request):
-    request.response.status_int = exc.status
-    return exc.as_json()
+    """Errors of the record service and the API itself carry their status, code and fields."""
+    status = exc.status if 400 <= exc.status < 600 else 500
+    if status >= 500:
+        log.error("%s %s: %s", request.method, request.environ.get("PATH_INFO"), exc.message)
+    return error_json(request, status, exc.code, exc.message, exc.fields, getattr(exc, "headers", None))
+
+
+@notfound_view_config(api=True, renderer=RENDERER)
+def not_found(exc, request):
+    return error_json(request, 404, "not_found", "no such resource: " + request.environ.get("PATH_INFO", ""))
+
+
+@forbidden_view_config(api=True, renderer=RENDERER)
+def forbidden(exc, request):
+    if request.identity is None:
+        return error_json(request, 401, "unauthorized", "send a valid API token: Authorization: Bearer <token>",
+                          headers={"WWW-Authenticate": 'Bearer realm="crm"'})
+    return error_json(request, 403, "forbidden", "you may not do this")
+
+
+@view_config(context=HTTPException, api=True, renderer=RENDERER)
+def http_exception(exc, request):
+    code = exc.title.lower().replace(" ", "_") if exc.title else "error"
+    headers = {k: v for k, v in exc.headers.items() if k.lower() in ("allow", "www-authenticate", "location")}
+    return error_json(request, exc.code, code, exc.explanation or exc.title, headers=headers)
+
+
+@view_config(context=UnicodeDecodeError, api=True, renderer=RENDERER)
+def bad_encoding(exc, request):
+    return error_json(request, 400, "bad_request", "the request is not valid UTF-8")
+
+
+@view_config(context=Exception, api=True, renderer=RENDERER)
+def server_error(exc, request):
+    """Last resort: a bug. Logged with its traceback; the caller gets a JSON 500."""
+    log.exception("unexpected error in %s %s", request.method, request.environ.get("PATH_INFO"))
+    return error_json(request, 500, "internal_error", "unexpected server error; it has been logged")

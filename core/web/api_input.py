@@ -4,6 +4,7 @@ import json
 import math
 
 from crm.core.errors import BadRequest, NotFound
+from crm.core.records import MAX_LIMIT
 
 MAX_INT = 2**63 - 1          # ids and integers must fit a 64-bit column
 MAX_DEPTH = 64               # nesting of JSON bodies
@@ -100,7 +101,7 @@ class ListParams:
         self.q = self.options.get("q") or None
         self.sort = self.options.get("sort") or None
         self.cursor = self.options.get("cursor") or None
-        self.limit = self.options.get("limit") or 50
+        self.limit = limit(self.options.get("limit"), default=50)
         self.count = flag(self.options.get("count"), "count")
 
 
@@ -122,6 +123,15 @@ def flag(raw, name):
     if value is None:
         raise BadRequest(f"{name} must be true or false", {name: "true or false"})
     return value
+
+
+def limit(raw, default):
+    """A page size: 1 to 500 (the record service's MAX_LIMIT)."""
+    if raw is None or raw == "":
+        return default
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_LIMIT:
+        raise BadRequest(f"limit must be a number from 1 to {MAX_LIMIT}", {"limit": f"1 to {MAX_LIMIT}"})
+    return int(raw)
 
 
 def record_id(raw, entity_name="record"):

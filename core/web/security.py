@@ -12,10 +12,15 @@ Views name the action they perform as their ``permission`` (``read``, ``create``
 tells ``check_action`` which entity the request is about. A denied permission raises
 ``HTTPForbidden``; the API's forbidden view answers 401 to anonymous callers and 403 to others.
 """
-from pyramid.authorization import Allowed, Denied
+import logging
+from contextlib import closing
+
+from pyramid.security import Allowed, Denied
 from pyramid.request import RequestLocalCache
 
 from crm.core import tokens
+
+log = logging.getLogger(__name__)
 
 # permission names views use
 READ, CREATE, UPDATE, DELETE, RESTORE, MERGE, META, LOGOUT = (
@@ -51,9 +56,9 @@ class CrmSecurityPolicy:
 
     def load_identity(self, request):
         token = bearer_token(request)
-        if token is not None:
-            return tokens.user_for_token(request.dbsession, token, now=request.registry.crm.clock())
-        return None
+        if token is None:
+            return None
+        return token_identity(request, token)
 
     def identity(self, request):
         return self.identity_cache.get_or_create(request)
@@ -73,6 +78,29 @@ class CrmSecurityPolicy:
 
     def forget(self, request, **kw):
         return []
+
+
+def token_identity(request, token):
+    """The user of an API token, read in a short session of its own so that the request's
+    transaction (read-only for GET) stays as it is; ``last_used_at`` is written in another short
+    write transaction, at most once a minute, and only when the request holds no transaction yet
+    (SQLite has one writer at a time)."""
+    runtime = request.registry.crm
+    now = runtime.clock()
+    with closing(runtime.session(write=False)) as session:
+        found = tokens.lookup(session, token)
+        session.rollback()
+    if found is None:
+        return None
+    user, token_id, last_used = found
+    if tokens.stale(last_used, now) and "dbsession" not in request.__dict__:
+        try:
+            with closing(runtime.session(write=True)) as session:
+                tokens.touch(session, token_id, now=now)
+                session.commit()
+        except Exception:  # bookkeeping only: never fail a request for it
+            log.warning("could not record the use of API token %s", token_id, exc_info=True)
+    return user
 
 
 def check_action(request, user, action, context):
