@@ -145,6 +145,7 @@ class Access:
         self.root = self.user is None or bool(self.user.get("is_admin"))
         self._roles = None
         self._tree = None
+        self._reports = None
 
     # --- rules ---------------------------------------------------------------------------------
 
@@ -220,6 +221,11 @@ class Access:
 
     def reports(self):
         """Ids of the user's direct and indirect reports (by crm_users.manager_id)."""
+        if self._reports is None:
+            self._reports = self._find_reports()
+        return self._reports
+
+    def _find_reports(self):
         rows = self.records.session.execute(sa.select(users.c.id, users.c.manager_id).where(users.c.manager_id.is_not(None))).all()
         below = {}
         for user_id, manager_id in rows:

@@ -150,8 +150,12 @@ def _create_user(runtime, username, password, admin=False):
 @click.argument("username")
 @click.option("--password", help="Asked for when omitted.")
 @click.option("--admin", is_flag=True, help="Administrator (all rights).")
-def users_create(directory, username, password, admin):
+@click.option("--department", help="Department name.")
+@click.option("--manager", help="Username of the user's manager (上级主管).")
+@click.option("--role", "role_names", multiple=True, help="Role name (repeatable), e.g. sales_rep.")
+def users_create(directory, username, password, admin, department, manager, role_names):
     """Create user USERNAME in instance DIR."""
+    from crm.core import auth, directory as org
     runtime = runtime_for(directory)
     if password is None:
         if not sys.stdin.isatty():
@@ -160,8 +164,36 @@ def users_create(directory, username, password, admin):
             password = getpass.getpass("password: ")
             if getpass.getpass("again: ") != password:
                 raise Failure("the passwords differ")
-    user_id = _create_user(runtime, username, password, admin)
+    with runtime.transaction() as records:
+        session = records.session
+        department_id = org.department_by_name(session, department) if department else None
+        manager_id = None
+        if manager:
+            found = auth.get_user(session, username=manager)
+            if not found:
+                raise Failure(f"no user {manager!r}")
+            manager_id = found["id"]
+        user_id = org.add_user(session, username, password, now=records.now(), admin=admin, department_id=department_id,
+                               manager_id=manager_id, role_names=role_names)
     click.echo(f"user {username} created (id {user_id}{', admin' if admin else ''})")
+
+
+@cli.group()
+def departments():
+    """Departments (a tree of any depth)."""
+
+
+@departments.command("create")
+@DIR
+@click.argument("name")
+@click.option("--parent", help="Name of the parent department.")
+def departments_create(directory, name, parent):
+    """Create department NAME, under --parent when given."""
+    from crm.core import directory as org
+    with runtime_for(directory).transaction() as records:
+        parent_id = org.department_by_name(records.session, parent) if parent else None
+        department_id = org.create_department(records.session, name, parent_id)
+    click.echo(f"department {name} created (id {department_id})")
 
 
 @cli.group()

@@ -143,6 +143,10 @@ class Number(FieldType):
             number = Decimal(str(value))
         except InvalidOperation:
             raise ValueError("not a number")
+        if not number.is_finite():
+            raise ValueError("not a number")
+        if number.adjusted() >= field.spec.get("precision", self.precision) - field.spec.get("scale", self.scale):
+            raise ValueError("too large")
         for bound, test in (("min", lambda b: number < Decimal(str(b))), ("max", lambda b: number > Decimal(str(b)))):
             if bound in field.spec and test(field.spec[bound]):
                 raise ValueError(f"must be {'at least' if bound == 'min' else 'at most'} {field.spec[bound]}")
@@ -216,7 +220,10 @@ class DateTime(Date):
             except ValueError:
                 raise ValueError("not a date and time (YYYY-MM-DDTHH:MM:SS)")
         if parsed.tzinfo is not None:  # stored as naive UTC
-            parsed = parsed.astimezone(dt.timezone.utc).replace(tzinfo=None)
+            try:
+                parsed = parsed.astimezone(dt.timezone.utc).replace(tzinfo=None)
+            except OverflowError:
+                raise ValueError("out of range")
         return parsed.replace(microsecond=0)
 
 

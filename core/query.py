@@ -32,22 +32,39 @@ def parse_value(ftype, raw, name):
         return None
     try:
         if ftype in ("integer", "link", "user", "department", "file", "image", "rating"):
-            return int(raw)
+            return _in_range(int(raw))
         if ftype in ("decimal", "money", "percent"):
-            return Decimal(str(raw))
+            return _in_range(Decimal(str(raw)))
         if ftype == "boolean":
             if isinstance(raw, bool):
                 return raw
             return {"true": True, "1": True, "false": False, "0": False}[str(raw).lower()]
         if ftype == "date":
-            return dt.date.fromisoformat(raw[:10]) if isinstance(raw, str) else raw
+            return dt.date.fromisoformat(raw[:10]) if isinstance(raw, str) else _of_type(raw, dt.date)
         if ftype == "datetime":
-            return dt.datetime.fromisoformat(raw) if isinstance(raw, str) else raw
+            return dt.datetime.fromisoformat(raw) if isinstance(raw, str) else _of_type(raw, dt.datetime)
         if ftype == "time":
             return dt.time.fromisoformat(raw)
     except (ValueError, KeyError, InvalidOperation, TypeError):
         raise BadRequest(f"bad value {raw!r} for {name}", {name: f"bad value for a {ftype} field"})
+    if "\x00" in str(raw):
+        raise BadRequest(f"bad value for {name}", {name: "NUL characters are not allowed"})
     return str(raw)
+
+
+def _in_range(number):
+    """Numbers a database column can be compared with: 64-bit integers, finite decimals."""
+    if isinstance(number, int) and not -2**63 < number < 2**63:
+        raise ValueError("out of range")
+    if isinstance(number, Decimal) and (not number.is_finite() or number.adjusted() > 40):
+        raise ValueError("out of range")
+    return number
+
+
+def _of_type(value, kind):
+    if not isinstance(value, kind):
+        raise TypeError(f"not a {kind.__name__}")
+    return value
 
 
 def parse_filters(entity, params):
@@ -84,10 +101,10 @@ def filter_clause(entity, name, op, raw):
             raise BadRequest(f"operator {op} needs a text field; {name} is {ftype}", {name: f"{op} needs a text field"})
         pattern = ("%" if op == "contains" else "") + _escape_like(str(raw)) + "%"
         return column.ilike(pattern, escape="\\")
-    if op == "in":
-        return column.in_([parse_value(ftype, v, name) for v in _split(raw)])
     if ftype in ("multiselect", "json"):
         raise BadRequest(f"operator {op} does not apply to {name}", {name: "use contains"})
+    if op == "in":
+        return column.in_([parse_value(ftype, v, name) for v in _split(raw)])
     value = parse_value(ftype, raw, name)
     if op == "eq":
         return column.is_(None) if value is None else column == value

@@ -121,14 +121,15 @@ class RecordService:
                     record.pop(name, None)
         return records
 
-    def _row(self, entity, record_id, deleted=False, lock=False):
+    def _row(self, entity, record_id, deleted=False, lock=False, scoped=True):
         try:
             record_id = int(record_id)
         except (TypeError, ValueError):
             raise NotFound(f"no {entity.name} {record_id!r}")
         stmt = sa.select(entity.table).where(entity.table.c.id == record_id)
         if not entity.is_child:
-            stmt = stmt.where(self._visible(entity, deleted))
+            deleted_at = entity.table.c.deleted_at
+            stmt = stmt.where(self._visible(entity, deleted) if scoped else deleted_at.is_not(None) if deleted else deleted_at.is_(None))
         if lock and self.session.bind.dialect.name == "postgresql":
             stmt = stmt.with_for_update()
         row = self.session.execute(stmt).mappings().first()
@@ -140,9 +141,10 @@ class RecordService:
         entity = self.entity(name)
         return self._strip(entity, [self._get(entity, record_id, deleted)])[0]
 
-    def _get(self, entity, record_id, deleted=False):
-        """The whole record (hidden fields included), for the service's own use."""
-        return self._complete(entity, [self._row(entity, record_id, deleted)])[0]
+    def _get(self, entity, record_id, deleted=False, scoped=True):
+        """The whole record (hidden fields included), for the service's own use; ``scoped=False``
+        only to read back what this operation itself just wrote."""
+        return self._complete(entity, [self._row(entity, record_id, deleted, scoped=scoped)])[0]
 
     def _complete(self, entity, rows):
         """Add many-links and child rows to records read from the entity's table."""
@@ -399,7 +401,7 @@ class RecordService:
             record_id = self.session.execute(entity.table.insert().values(row).returning(entity.table.c.id)).scalar()
             self._save_children(entity, record_id, children)
             self._save_links(entity, record_id, many)
-            record = self._get(entity, record_id)
+            record = self._get(entity, record_id, scoped=False)
             audit_log.created(self, entity, record)
             self._hook("crm_after_create", entity=entity, record=record)
         return self._strip(entity, [record])[0]
@@ -425,7 +427,7 @@ class RecordService:
                 raise Conflict(f"{entity.name} #{old['id']} was changed meanwhile; reload and try again", {"version": "stale"})
             self._save_children(entity, old["id"], children)
             self._save_links(entity, old["id"], many)
-            record = self._get(entity, old["id"])
+            record = self._get(entity, old["id"], scoped=False)
             changed = {k for k in list(changes) + list(children) + list(many) if record.get(k) != old.get(k)}
             audit_log.updated(self, entity, old, record, changed)
             self._hook("crm_after_update", entity=entity, old=old, record=record, changes={k: record.get(k) for k in changed})
@@ -480,7 +482,7 @@ class RecordService:
             self.session.execute(entity.table.update().where(entity.table.c.id == record["id"]).values(
                 deleted_at=None, deleted_by=None, version=record["version"] + 1))
             self.session.execute(trash.delete().where(trash.c.entity == name, trash.c.record_id == record["id"]))
-            record = self._get(entity, record["id"])
+            record = self._get(entity, record["id"], scoped=False)
             audit_log.event(self, entity, record["id"], "restore")
             self._hook("crm_after_restore", entity=entity, record=record)
         return self._strip(entity, [record])[0]
@@ -540,7 +542,7 @@ class RecordService:
                 self.update(name, survivor["id"], values)
             self.delete(name, duplicate["id"], reason=f"merged into #{survivor['id']}")
             audit_log.event(self, entity, survivor["id"], "merge", f"merged #{duplicate['id']} ({moved} links moved)")
-            survivor = self._get(entity, survivor["id"])
+            survivor = self._get(entity, survivor["id"], scoped=False)
             self._hook("crm_after_merge", entity=entity, survivor=survivor, duplicate=duplicate)
         return self._strip(entity, [survivor])[0]
 

@@ -11,7 +11,14 @@ import uuid
 import pytest
 import sqlalchemy as sa
 
+from argon2 import PasswordHasher
+
+from crm.core import auth
 from crm.core.runtime import Runtime
+
+# Real argon2, with cheap parameters: the defaults cost ~0.3 s per hash on CI's machine.
+# Verification reads the parameters from each hash, so nothing else changes.
+auth.hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
 
 PG_URL = os.environ.get("CRM_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 DATABASES = os.environ.get("CRM_TEST_DATABASES", "sqlite,postgresql").split(",")

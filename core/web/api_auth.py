@@ -1,5 +1,6 @@
 """``/api/v1/auth/token``: trade a username and password for an API token, or revoke the token
 the call is made with. The rules live in :mod:`crm.core.tokens`."""
+from pyramid.response import Response
 from pyramid.view import view_config
 
 from crm.core import tokens
@@ -27,5 +28,4 @@ def create_token(request):
 @view_config(route_name="api.auth.token", request_method="DELETE", permission=security.LOGOUT)
 def revoke_token(request):
     tokens.revoke(request.dbsession, security.bearer_token(request), now=request.registry.crm.clock())
-    request.response.status_int = 204
-    return request.response
+    return Response(status=204)

@@ -16,6 +16,7 @@ return JSON (:func:`crm.core.records.record_to_json`). No entity has code of its
 Child-table entities (``child_of``) are saved with their parent and are no resource of their own.
 """
 import zope.sqlalchemy
+from pyramid.response import Response
 from pyramid.view import view_config
 
 from crm.core import query
@@ -110,8 +111,7 @@ def update_record(request):
 def delete_record(request):
     entity = plain_entity(request)
     request.records.delete(entity.name, record_id(request.matchdict["id"], entity.name))
-    request.response.status_int = 204
-    return request.response
+    return Response(status=204)
 
 
 @view_config(route_name="api.record.restore", request_method="POST", permission=security.RESTORE, renderer=RENDERER)
@@ -141,7 +141,9 @@ def merge_records(request):
     entity = plain_entity(request)
     body = json_body(request)
     survivor, duplicate = body_id(body, "survivor"), body_id(body, "duplicate")
-    values = body.get("values") or {}
+    values = body.get("values", {})
+    if values is None:
+        values = {}
     if not isinstance(values, dict):
         raise BadRequest("values must be an object (field → surviving value)", {"values": "an object"})
     survivor, duplicate = record_id(survivor, entity.name), record_id(duplicate, entity.name)

@@ -174,8 +174,9 @@ def record_schema(runtime, entity):
             schema["readOnly"] = True
         schema.setdefault("title", field.label_in("en"))
         properties[field.name] = schema
+    # fields hidden from a user (access rules) are left out of their records: only system fields are always there
     return {"type": "object", "title": entity.label_in("en"), "properties": properties,
-            "required": list(properties), "additionalProperties": False}
+            "required": list(entity.system_fields), "additionalProperties": False}
 
 
 def create_schema(runtime, entity):
