@@ -36,6 +36,7 @@ MESSAGES = {
     "invalid": {"zh_CN": "格式不正确", "en": "invalid value"},
     "too_long": {"zh_CN": "太长", "en": "too long"},
     "range": {"zh_CN": "超出范围", "en": "out of range"},
+    "cycle": {"zh_CN": "不能选择自己或下级", "en": "cannot be itself or one of its descendants"},
 }
 
 
@@ -343,12 +344,37 @@ class RecordService:
             elif field.type in REFERENCE_TYPES or field.type == "links":
                 if not self._references_exist(field, value if isinstance(value, list) else [value]):
                     errors[name] = self.message("missing_link")
+            if entity.tree and name == entity.tree["parent_field"] and old is not None and self._tree_cycle(entity, old["id"], value):
+                errors[name] = self.message("cycle")
             if field.unique and name not in errors:
                 stmt = sa.select(entity.table.c.id).where(entity.table.c[name] == value)
                 if old:
                     stmt = stmt.where(entity.table.c.id != old["id"])
                 if self.session.execute(stmt.limit(1)).first():
                     errors[name] = self.message("unique")
+
+    def _tree_cycle(self, entity, record_id, parent_id):
+        """True when ``parent_id`` is the record itself or one of its descendants."""
+        column = entity.table.c[entity.tree["parent_field"]]
+        seen = set()
+        while parent_id is not None and parent_id not in seen:
+            if parent_id == record_id:
+                return True
+            seen.add(parent_id)
+            parent_id = self.session.execute(sa.select(column).where(entity.table.c.id == parent_id)).scalar()
+        return False
+
+    def descendants(self, name, record_id):
+        """Ids of every record below ``record_id`` in a tree entity (上级单位 → 下级单位), any depth."""
+        entity = self.entity(name)
+        if not entity.tree:
+            raise BadRequest(f"{name} is not a tree")
+        table, parent = entity.table, entity.table.c[entity.tree["parent_field"]]
+        root = self._row(entity, record_id)["id"]
+        tree = sa.select(table.c.id).where(parent == root).cte("tree", recursive=True)
+        tree = tree.union(sa.select(table.c.id).join(tree, parent == tree.c.id))
+        stmt = sa.select(table.c.id).where(table.c.id.in_(sa.select(tree.c.id)), self._visible(entity)).order_by(table.c.id)
+        return list(self.session.execute(stmt).scalars())
 
     def _dictionary_values(self, dictionary):
         if dictionary not in self._choices:

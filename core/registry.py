@@ -68,6 +68,9 @@ def pointer(*parts):
 def read_documents(item, owner, problems):
     """Documents from a folder (recursively), a JSON file, or a dict."""
     if isinstance(item, dict):
+        if "__source__" in item:  # stored customizations say where they come from
+            item = dict(item)
+            return [Document(item.pop("__source__"), owner, item)]
         return [Document(f"{owner} (inline {item.get('name') or item.get('extends') or item.get('dictionary')})", owner, item)]
     path = Path(item)
     files = sorted(p for p in path.rglob("*.json") if "schema" not in p.relative_to(path).parts) if path.is_dir() else [path]

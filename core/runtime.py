@@ -80,8 +80,8 @@ class Runtime:
         with self.engine.connect() as connection:
             if not sa.inspect(connection).has_table(customizations.name):
                 return []
-            rows = connection.execute(sa.select(customizations.c.document).order_by(customizations.c.id))
-            return [row.document for row in rows]
+            rows = connection.execute(sa.select(customizations.c.name, customizations.c.document).order_by(customizations.c.id))
+            return [{"__source__": f"customization {row.name}", **row.document} for row in rows]
 
     def reload(self):
         """Rebuild the effective metadata and tables (after a customization was saved)."""

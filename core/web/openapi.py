@@ -12,7 +12,7 @@ import copy
 import weakref
 
 from crm.core import query
-from crm.core.records import COUNT_CAP, MAX_LIMIT
+from crm.core.records import COUNT_CAP, MAX_LIMIT, READONLY_INPUT
 from crm.core.registry import text_in
 from crm.core.web.api import PREFIX
 from crm.core.web.api_input import IGNORED_PARAMS, LIST_PARAMS, MAX_INT
@@ -179,18 +179,34 @@ def record_schema(runtime, entity):
             "required": list(entity.system_fields), "additionalProperties": False}
 
 
-def create_schema(runtime, entity):
+def input_schema(runtime, entity):
+    """The input schema, closed: other names are refused (422); system fields are ignored."""
     schema = copy.deepcopy(runtime.input_schema(entity))
+    schema["properties"] = {**schema["properties"],
+                            **{name: {**SYSTEM_FIELDS[name], "readOnly": True} for name in sorted(READONLY_INPUT)}}
+    schema["additionalProperties"] = False
+    return schema
+
+
+def create_schema(runtime, entity):
+    schema = input_schema(runtime, entity)
     required = [f.name for f in entity.fields.values()
                 if f.required and not f.hidden and f.default is None and not f.ftype.system_filled]
     if required:
         schema["required"] = required
+        for name in required:  # a required field takes no null (nor, for text, an empty string)
+            field = schema["properties"][name]
+            if isinstance(field.get("type"), list) and "null" in field["type"]:
+                field["type"] = [t for t in field["type"] if t != "null"]
+                field["type"] = field["type"][0] if len(field["type"]) == 1 else field["type"]
+            if "string" in field.get("type", ()) and "minLength" not in field:
+                field["minLength"] = 1
     schema["description"] = "fields of a new record; conditional rules (required_if ...) are checked too"
     return schema
 
 
 def patch_schema(runtime, entity):
-    schema = copy.deepcopy(runtime.input_schema(entity))
+    schema = input_schema(runtime, entity)
     schema["properties"]["version"] = {"type": ["integer", "null"], "minimum": 0,
                                        "description": "the version you read; when the record has changed since, 409"}
     schema["description"] = "the fields to change; the others keep their values"

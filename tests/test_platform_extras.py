@@ -1,0 +1,62 @@
+"""Stored customizations, dictionaries, trees, settings-driven money decimals."""
+from decimal import Decimal
+
+import pytest
+
+from crm.core import customizations, dictionaries
+from crm.core.errors import ValidationFailed
+
+
+def test_stored_customization_is_the_last_layer(runtime):
+    with runtime.transaction() as records:
+        customizations.save(runtime, records.session, "customer-wechat", {
+            "extends": "customer", "fields": {"x_wechat": {"type": "text", "label": {"zh_CN": "微信"}}},
+            "list_columns": {"$append": ["x_wechat"]}})
+    runtime.upgrade()
+    customer = runtime.metadata["customer"]
+    assert customer.fields["x_wechat"].owner == "custom" and customer.spec["list_columns"][-1] == "x_wechat"
+    with runtime.transaction() as records:
+        created = records.create("customer", {"name": "微信客户", "x_wechat": "wx123"})
+        assert records.list("customer", filters=[("x_wechat", "eq", "wx123")]).items[0]["id"] == created["id"]
+
+
+def test_invalid_customization_is_refused_and_not_stored(runtime):
+    with runtime.transaction() as records:
+        with pytest.raises(ValidationFailed) as failed:
+            customizations.save(runtime, records.session, "broken", {
+                "extends": "customer", "list_columns": {"$append": ["x_missing"]}})
+        assert "/list_columns/$append/0" in failed.value.fields
+        assert "customization broken" in failed.value.fields["/list_columns/$append/0"]
+        assert customizations.list_all(records.session) == []
+
+
+def test_dictionary_items_are_editable_and_retired_values_refused(runtime):
+    with runtime.transaction() as records:
+        dictionaries.save_item(runtime.metadata, records.session, "customer_level", "VIP", {"zh_CN": "战略客户", "en": "Strategic"})
+        records.create("customer", {"name": "甲", "level": "VIP"})
+        dictionaries.save_item(runtime.metadata, records.session, "customer_level", "VIP", {"zh_CN": "战略客户"}, active=False)
+    with runtime.transaction() as records:
+        with pytest.raises(ValidationFailed) as failed:
+            records.create("customer", {"name": "乙", "level": "VIP"})
+        assert list(failed.value.fields) == ["level"]
+        regions = dictionaries.tree(records.session, "region")
+        assert len(regions) == 7 and all(r["children"] for r in regions)
+
+
+def test_tree_descendants_and_cycles(runtime):
+    with runtime.transaction() as records:
+        group = records.create("customer", {"name": "集团总部"})
+        branch = records.create("customer", {"name": "华东分公司", "parent_customer_id": group["id"]})
+        office = records.create("customer", {"name": "杭州办事处", "parent_customer_id": branch["id"]})
+        assert records.descendants("customer", group["id"]) == [branch["id"], office["id"]]
+        with pytest.raises(ValidationFailed) as failed:
+            records.update("customer", group["id"], {"parent_customer_id": office["id"]})
+        assert list(failed.value.fields) == ["parent_customer_id"]
+
+
+def test_money_decimals_follow_system_settings(runtime):
+    with runtime.transaction() as records:
+        assert records.create("product", {"name": "A", "price": "10.555"})["price"] == Decimal("10.56")
+        settings = records.singleton("system_settings")
+        records.update("system_settings", settings["id"], {"decimals_product": 0})
+        assert records.create("product", {"name": "B", "price": "10.5"})["price"] == Decimal("11")
