@@ -163,3 +163,36 @@ shares = sa.Table(
     sa.Index("ix_crm_shares_user", "entity", "user_id"),
     sa.Index("ix_crm_shares_department", "entity", "department_id"),
 )
+
+# --- imports (migration 0004) ------------------------------------------------------------------
+
+imports = sa.Table(
+    "crm_imports", core_metadata, _id(),
+    sa.Column("entity", sa.String(64), nullable=False),
+    sa.Column("filename", sa.String(255), nullable=False),
+    sa.Column("mode", sa.String(10), nullable=False),
+    sa.Column("match", sa.JSON, nullable=False),
+    sa.Column("mapping", sa.JSON, nullable=False),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("counts", sa.JSON, nullable=False),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("created_by", ID_TYPE),
+    sa.Column("reverted_at", sa.DateTime),
+)
+
+import_rows = sa.Table(
+    "crm_import_rows", core_metadata,
+    sa.Column("import_id", ID_TYPE, primary_key=True, autoincrement=False),
+    sa.Column("row_number", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("action", sa.String(10), nullable=False),
+    sa.Column("record_id", ID_TYPE, nullable=False),
+    sa.Column("before", sa.JSON),
+)
+
+import_mappings = sa.Table(
+    "crm_import_mappings", core_metadata,
+    sa.Column("entity", sa.String(64), primary_key=True),
+    sa.Column("headers_key", sa.String(64), primary_key=True),
+    sa.Column("mapping", sa.JSON, nullable=False),
+    sa.Column("updated_at", sa.DateTime, nullable=False),
+)
