@@ -216,6 +216,108 @@ def plugins_list(directory):
             click.echo(f"    {kind}: {', '.join(names)}")
 
 
+@cli.command("import")
+@click.argument("directory", type=click.Path(file_okay=False))
+@click.argument("entity")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--match", default="", help="Duplicate criteria: fields separated by commas, e.g. name or name,region.")
+@click.option("--mode", type=click.Choice(["create", "update", "upsert"]), default="create", show_default=True)
+@click.option("--dry-run", is_flag=True, help="Check every row and report; change nothing.")
+@click.option("--partial", is_flag=True, help="Import the good rows even when some rows are bad.")
+@click.option("--errors", "errors_file", type=click.Path(dir_okay=False), help="Write the bad rows with their reasons here (.xlsx/.csv).")
+@click.option("--mapping", help='Column mapping as JSON, e.g. \'{"公司": "name"}\' (remembered for the same headers).')
+@click.option("--user", "username", help="Import as this user (their permissions apply); default: the system.")
+def import_(directory, entity, file, match, mode, dry_run, partial, errors_file, mapping, username):
+    """Import FILE (.xlsx or .csv) into ENTITY of instance DIR."""
+    import json as jsonlib
+    from tqdm import tqdm
+    from crm.core import auth, importer, tabular
+    runtime = runtime_for(directory)
+    headers, rows = tabular.read(file)
+    try:
+        mapping = jsonlib.loads(mapping) if mapping else None
+    except ValueError as e:
+        raise click.UsageError(f"--mapping is not JSON: {e}")
+    user = _user(runtime, username)
+    bar = tqdm(total=len(rows), desc=f"import {entity}", unit="row", disable=not sys.stderr.isatty())
+    try:
+        with runtime.transaction(user=user) as records:
+            result = importer.run(records, entity, file, mode=mode, match=match.split(","), mapping=mapping,
+                                  dry_run=dry_run, partial=partial, progress=bar.update)
+    except importer.ImportFailed as failed:
+        result = failed.result
+    finally:
+        bar.close()
+    counts = result.counts
+    click.echo(("dry run: would have " if dry_run else "") +
+               f"created {counts['created']}, updated {counts['updated']}, skipped {counts['skipped']}, errors {counts['error']}")
+    if result.unmapped:
+        click.echo("columns not imported: " + ", ".join(result.unmapped))
+    for outcome in result.outcomes:
+        if outcome.action in ("error", "skipped"):
+            click.echo(f"row {outcome.row}: {outcome.action}: {outcome.reason}")
+    if errors_file and result.errors:
+        importer.write_errors(errors_file, headers, rows, result)
+        click.echo(f"bad rows written to {errors_file}")
+    if result.import_id:
+        click.echo(f"import #{result.import_id} committed (undo with: crm imports revert {directory} {result.import_id})")
+    if result.errors and not partial and not dry_run:
+        raise Failure(f"{counts['error']} rows have errors; nothing was imported")
+
+
+@cli.group()
+def imports():
+    """Past imports."""
+
+
+@imports.command("revert")
+@click.argument("directory", type=click.Path(file_okay=False))
+@click.argument("import_id", type=int)
+def imports_revert(directory, import_id):
+    """Undo import IMPORT_ID: created records to the recycle bin, updated ones restored."""
+    from crm.core import importer
+    with runtime_for(directory).transaction() as records:
+        done = importer.revert(records, import_id)
+    click.echo(f"import #{import_id} reverted: {done['removed']} removed, {done['restored']} restored")
+
+
+@cli.command()
+@click.argument("directory", type=click.Path(file_okay=False))
+@click.argument("entity")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--q", "query_text", help="Quick search, as in the list.")
+@click.option("--filter", "filters", multiple=True, help="field=value or field__op=value (repeatable).")
+@click.option("--sort", help="e.g. -created_at,name")
+@click.option("--user", "username", help="Export as this user (their permissions apply); default: the system.")
+def export(directory, entity, file, query_text, filters, sort, username):
+    """Export ENTITY of instance DIR to FILE (.xlsx or .csv by suffix)."""
+    from tqdm import tqdm
+    from crm.core import exporter, query
+    runtime = runtime_for(directory)
+    params = {}
+    for item in filters:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise click.UsageError(f"--filter {item!r}: use field=value")
+        params[key] = value
+    with runtime.transaction(user=_user(runtime, username), write=False) as records:
+        parsed = query.parse_filters(records.entity(entity), params)
+        with tqdm(desc=f"export {entity}", unit="row", disable=not sys.stderr.isatty()) as bar:
+            count = exporter.export(records, entity, file, filters=parsed, q=query_text, sort=sort, progress=bar.update)
+    click.echo(f"{count} records exported to {file}")
+
+
+def _user(runtime, username):
+    if not username:
+        return None
+    from crm.core import auth
+    with runtime.transaction(write=False) as records:
+        user = auth.get_user(records.session, username=username)
+    if not user:
+        raise Failure(f"no user {username!r}")
+    return user
+
+
 @cli.group()
 def jobs():
     """Scheduled jobs."""

@@ -172,11 +172,12 @@ class RecordService:
                     r[field.name] = self._complete(child, found.get(r["id"], []))
         return rows
 
-    def list(self, name, filters=(), sort=None, limit=50, cursor=None, q=None, count=False, deleted=False):
-        """A page of records. ``filters``: [(field, op, value)] (see :mod:`crm.core.query`)."""
+    def list(self, name, filters=(), sort=None, limit=50, cursor=None, q=None, count=False, deleted=False, action="read"):
+        """A page of records. ``filters``: [(field, op, value)] (see :mod:`crm.core.query`);
+        ``action``: the scope that applies (``export`` for exports)."""
         entity = self.entity(name)
-        if not self.access.allowed(name, "read"):
-            raise Forbidden(f"you may not read {entity.label_in(self.locale)}")
+        if not self.access.allowed(name, action):
+            raise Forbidden(f"you may not {action} {entity.label_in(self.locale)}")
         hidden = self.access.hidden_fields(name)
         for field_name, _, _ in filters:
             if field_name in hidden:
@@ -189,7 +190,7 @@ class RecordService:
             raise BadRequest("limit must be a number", {"limit": "not a number"})
         if not 1 <= limit <= MAX_LIMIT:
             raise BadRequest(f"limit must be between 1 and {MAX_LIMIT}", {"limit": f"1 to {MAX_LIMIT}"})
-        where = [self._visible(entity, deleted)]
+        where = [self._visible(entity, deleted, action)]
         where += [query.filter_clause(entity, f, op, v) for f, op, v in filters]
         if q:
             where.append(self.search_clause(entity, q))
