@@ -210,6 +210,27 @@ class RecordService:
         n = self.session.execute(sa.select(sa.func.count()).select_from(capped)).scalar()
         return n if n <= COUNT_CAP else None
 
+    def group_counts(self, name, field, filters=(), q=None, limit=200):
+        """[(value, count)] per value of ``field`` over the records the user may read, with the same
+        filters and quick search as :meth:`list`; largest groups first, at most ``limit`` groups.
+        For the list page's group-by panel (select, region, boolean, rating, user, department)."""
+        entity = self.entity(name)
+        if not self.access.allowed(name, "read"):
+            raise Forbidden(f"you may not read {entity.label_in(self.locale)}")
+        hidden = self.access.hidden_fields(name)
+        if field not in entity.fields or field in hidden or entity.fields[field].type not in (
+                "select", "region", "boolean", "rating", "user", "department"):
+            raise BadRequest(f"cannot group by {field!r}", {"group": "not groupable"})
+        for field_name, _, _ in filters:
+            if field_name in hidden:
+                raise BadRequest(f"unknown field {field_name!r}", {field_name: "unknown field"})
+        where = [self._visible(entity)] + [query.filter_clause(entity, f, op, v) for f, op, v in filters]
+        if q:
+            where.append(self.search_clause(entity, q))
+        column, n = entity.table.c[field], sa.func.count().label("n")
+        stmt = sa.select(column, n).where(*where).group_by(column).order_by(n.desc(), column).limit(limit)
+        return [(value, count) for value, count in self.session.execute(stmt)]
+
     def search_clause(self, entity, q):
         """Quick search: any search field contains ``q``; ASCII letters also match 助记码 initials."""
         q = str(q).strip()
@@ -594,6 +615,21 @@ class RecordService:
         moved += self.session.execute(attachments.update().where(attachments.c.entity == entity.name, attachments.c.record_id == old_id)
                                       .values(record_id=new_id)).rowcount
         return moved
+
+    def set_derived(self, name, record_id, values):
+        """Write derived values (statistics kept up to date by hooks, e.g. 最近联系) straight into
+        their columns: no version bump (nobody's edit form goes stale), no audit, no hooks."""
+        entity = self.entity(name)
+        self.session.execute(entity.table.update().where(entity.table.c.id == record_id).values(values))
+
+    def add_links(self, name, record_id, field, target_ids):
+        """Add targets to a many-links field without touching the record (e.g. auto-linked 关心产品)."""
+        have = set(self.session.execute(sa.select(links.c.target_id).where(
+            links.c.entity == name, links.c.field == field, links.c.source_id == record_id)).scalars())
+        new = [t for t in dict.fromkeys(target_ids) if t not in have]
+        if new:
+            self.session.execute(links.insert(), [dict(entity=name, field=field, source_id=record_id, target_id=t) for t in new])
+        return new
 
     def history(self, name, record_id):
         entity = self.entity(name)

@@ -196,3 +196,35 @@ import_mappings = sa.Table(
     sa.Column("mapping", sa.JSON, nullable=False),
     sa.Column("updated_at", sa.DateTime, nullable=False),
 )
+
+# --- saved list views (migration 0005) ---------------------------------------------------------
+
+saved_views = sa.Table(
+    "crm_saved_views", core_metadata, _id(),
+    sa.Column("entity", sa.String(64), nullable=False),
+    sa.Column("name", sa.String(100), nullable=False),
+    sa.Column("owner_id", ID_TYPE, nullable=False),
+    sa.Column("shared", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("params", sa.JSON, nullable=False),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("updated_at", sa.DateTime, nullable=False),
+    sa.Index("ix_crm_saved_views_entity_owner", "entity", "owner_id"),
+)
+
+# --- notifications (migration 0006) ------------------------------------------------------------
+
+notifications = sa.Table(
+    "crm_notifications", core_metadata, _id(),
+    sa.Column("user_id", ID_TYPE, nullable=False),
+    sa.Column("kind", sa.String(64), nullable=False),
+    sa.Column("title", sa.String(500), nullable=False),
+    sa.Column("body", sa.Text),
+    sa.Column("entity", sa.String(64)),
+    sa.Column("record_id", ID_TYPE),
+    sa.Column("due_on", sa.Date),
+    sa.Column("key", sa.String(200), nullable=False, unique=True),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("read_at", sa.DateTime),
+    sa.Column("emailed_at", sa.DateTime),
+    sa.Index("ix_crm_notifications_user", "user_id", "read_at", "id"),
+)

@@ -1,0 +1,142 @@
+"""Customer care (客户跟进与关怀): keeps the customer's follow-up statistics and contacts in order,
+and raises the daily reminders the requirements name.
+
+- 最近联系 (``last_contact_at``) follows the customer's follow-ups;
+- a follow-up that mentions a product by name links it to the follow-up and the customer's 关心产品;
+- one primary contact per customer (the first contact is primary; making another primary demotes
+  the previous one; a contact moved to another customer is primary there only if it is alone);
+- 点评: only the follow-up owner's manager (or an administrator) may comment on a follow-up;
+- the daily job ``customer_care.reminders``: 客户跟进计划提醒 (next contact dates due), 超过N天未联系
+  (the customer's 联系策略, else the system setting), 业务下滑 (no purchase within the 购买策略 cycle,
+  logged in 业务下滑日志), 联系人关怀提醒 (birthdays N days ahead); then e-mails the new reminders
+  when a mail server is configured. Running it twice on a day changes nothing.
+"""
+from pathlib import Path
+
+from crm.hooks import Job, Veto, hookimpl
+
+from . import reminders, views  # noqa: F401  (views are imported by the web pages)
+
+label = {"zh_CN": "客户跟进与关怀", "en": "Customer care"}
+
+
+@hookimpl
+def crm_metadata():
+    return [Path(__file__).parent / "metadata"]
+
+
+@hookimpl
+def crm_jobs():
+    return [Job("customer_care.reminders", reminders.run, label={"zh_CN": "客户提醒", "en": "Customer reminders"})]
+
+
+@hookimpl
+def crm_menu_entries():
+    return [{"id": "customer_care.views", "label": {"zh_CN": "客户视图", "en": "Customer views"},
+             "url": "/app/customer_care/views", "order": 30}]
+
+
+# --- follow-ups --------------------------------------------------------------------------------
+
+@hookimpl
+def crm_before_update(ctx, entity, old, changes):
+    if entity.name == "follow_up" and "manager_comment" in changes:
+        if not may_comment(ctx, old.get("owner_id")):
+            raise Veto("只有负责人的上级主管可以点评 / only the owner's manager may comment", field="manager_comment")
+        changes["commented_by"] = ctx.user_id
+        changes["commented_at"] = ctx.now()
+    if entity.name == "contact" and "customer_id" in changes and changes["customer_id"] != old.get("customer_id"):
+        changes["is_primary"] = not _contacts_of(ctx, changes["customer_id"])
+
+
+@hookimpl
+def crm_after_create(ctx, entity, record):
+    if entity.name == "follow_up":
+        _follow_up_changed(ctx, record)
+    elif entity.name == "contact":
+        _keep_one_primary(ctx, record)
+
+
+@hookimpl
+def crm_after_update(ctx, entity, old, record, changes):
+    if entity.name == "follow_up":
+        _follow_up_changed(ctx, record)
+        if old.get("customer_id") != record.get("customer_id"):
+            _refresh_last_contact(ctx, old.get("customer_id"))
+    elif entity.name == "contact":
+        _keep_one_primary(ctx, record)
+
+
+@hookimpl
+def crm_after_delete(ctx, entity, record):
+    if entity.name == "follow_up":
+        _refresh_last_contact(ctx, record.get("customer_id"))
+
+
+@hookimpl
+def crm_after_restore(ctx, entity, record):
+    if entity.name == "follow_up":
+        _refresh_last_contact(ctx, record.get("customer_id"))
+
+
+@hookimpl
+def crm_before_create(ctx, entity, values):
+    if entity.name == "contact" and values.get("customer_id") and not _contacts_of(ctx, values["customer_id"]):
+        values["is_primary"] = True
+
+
+def may_comment(ctx, owner_id):
+    if ctx.user is None or ctx.user.get("is_admin"):
+        return True
+    from crm.core.auth import get_user
+    owner = get_user(ctx.session, user_id=owner_id) if owner_id else None
+    if owner is None:
+        return False
+    if owner.get("manager_id") == ctx.user_id:
+        return True
+    return owner.get("department_id") in ctx.access.departments_for("own")
+
+
+def _follow_up_changed(ctx, record):
+    _refresh_last_contact(ctx, record.get("customer_id"))
+    mentioned = _mentioned_products(ctx, record.get("content"))
+    if mentioned:
+        ctx.add_links("follow_up", record["id"], "products", mentioned)
+        if record.get("customer_id"):
+            ctx.add_links("customer", record["customer_id"], "products", mentioned)
+
+
+def _refresh_last_contact(ctx, customer_id):
+    if not customer_id:
+        return
+    import sqlalchemy as sa
+    table = ctx.entity("follow_up").table
+    latest = ctx.session.execute(sa.select(sa.func.max(table.c.occurred_at)).where(
+        table.c.customer_id == customer_id, table.c.deleted_at.is_(None))).scalar()
+    ctx.set_derived("customer", customer_id, {"last_contact_at": latest})
+
+
+def _mentioned_products(ctx, content):
+    if not content:
+        return []
+    import sqlalchemy as sa
+    table = ctx.entity("product").table
+    rows = ctx.session.execute(sa.select(table.c.id, table.c.name).where(table.c.deleted_at.is_(None), table.c.name.is_not(None)))
+    return [pid for pid, name in rows if len(name) >= 2 and name in content]
+
+
+def _contacts_of(ctx, customer_id, exclude=None):
+    import sqlalchemy as sa
+    table = ctx.entity("contact").table
+    stmt = sa.select(table.c.id).where(table.c.customer_id == customer_id, table.c.deleted_at.is_(None))
+    if exclude:
+        stmt = stmt.where(table.c.id != exclude)
+    return list(ctx.session.execute(stmt).scalars())
+
+
+def _keep_one_primary(ctx, record):
+    if not record.get("is_primary") or not record.get("customer_id"):
+        return
+    table = ctx.entity("contact").table
+    ctx.session.execute(table.update().where(table.c.customer_id == record["customer_id"], table.c.id != record["id"],
+                                             table.c.is_primary.is_(True)).values(is_primary=False, version=table.c.version + 1))
