@@ -19,6 +19,7 @@ from crm.core.autonumber import next_number
 from crm.core.errors import BadRequest, Conflict, Forbidden, NotFound, ValidationFailed, Vetoed
 from crm.core.fieldtypes import DICTIONARY_TYPES, REFERENCE_TYPES, quantize
 from crm.core.mnemonic import mnemonic
+from crm.core.workflow import may_edit
 from crm.core.tables import attachments, departments, dictionary_items, links, trash, users
 from crm.hooks import Veto
 
@@ -274,7 +275,10 @@ class RecordService:
                 errors[key] = self.message("unknown")
         values = {k: v for k, v in values.items() if k in entity.fields and k not in hidden and not entity.fields[k].ftype.system_filled}
         if self.user is not None:  # people may not write read-only fields; the system (jobs, hooks run as system) may
-            for key in [k for k in values if entity.fields[k].readonly or self.access.field_access(entity.name, k) == "readonly"]:
+            workflow = self.model.workflows.get(entity.name)
+            state_field = workflow.state_field if workflow else None   # only transitions move the state
+            for key in [k for k in values if entity.fields[k].readonly or k == state_field
+                        or self.access.field_access(entity.name, k) == "readonly"]:
                 if old is not None and values[key] == to_json(entity, key, old.get(key)):
                     del values[key]
                 else:
@@ -306,6 +310,9 @@ class RecordService:
             for field in entity.fields.values():
                 if field.name not in values and field.default is not None and field.stored:
                     changes[field.name] = field.ftype.to_python(copy.deepcopy(field.default), field)
+            workflow = self.model.workflows.get(entity.name)
+            if workflow and not changes.get(workflow.state_field):
+                changes[workflow.state_field] = workflow.initial
         merged = {**(old or {}), **changes}
         for name in many:
             merged[name] = many[name]
@@ -461,6 +468,8 @@ class RecordService:
         with self.session.begin_nested():
             old = self._get(entity, record_id)
             self._require(entity, old, "update")
+            if self.user is not None and not may_edit(self, entity, old):
+                raise Forbidden(f"{entity.label_in(self.locale)} #{old['id']} cannot be edited in its current state")
             if version is not None and int(version) != old["version"]:
                 raise Conflict(f"{entity.label_in(self.locale)} #{old['id']} was changed by someone else "
                                f"(version {old['version']}, yours {version}); reload and apply your change again",

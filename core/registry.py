@@ -53,7 +53,7 @@ class Document:
 
     @property
     def kind(self):
-        for key in ("name", "extends", "dictionary"):
+        for key in ("name", "extends", "dictionary", "workflow"):
             if key in self.data:
                 return key
         return None
@@ -94,7 +94,7 @@ class SchemaCheck:
         self.validators = {
             kind: jsonschema.Draft202012Validator({"$ref": f"#/$defs/{ref}", "$defs": schema["$defs"]},
                                                   format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
-            for kind, ref in (("name", "entity"), ("extends", "extension"), ("dictionary", "dictionary"))
+            for kind, ref in (("name", "entity"), ("extends", "extension"), ("dictionary", "dictionary"), ("workflow", "workflow"))
         }
         self.new_field = jsonschema.Draft202012Validator({"$ref": "#/$defs/field", "$defs": schema["$defs"]})
 
@@ -104,7 +104,8 @@ class SchemaCheck:
 
     def problems(self, doc):
         if not isinstance(doc.data, dict) or doc.kind is None:
-            return [Problem(doc.source, "", "a metadata document is an object with `name` (entity), `extends` (extension) or `dictionary`")]
+            return [Problem(doc.source, "", "a metadata document is an object with `name` (entity), `extends` (extension), "
+                                            "`dictionary` or `workflow`")]
         errors = sorted(self.validators[doc.kind].iter_errors(doc.data), key=lambda e: list(e.absolute_path))
         return [Problem(doc.source, pointer(*e.absolute_path), e.message) for e in errors]
 
@@ -218,10 +219,11 @@ class Dictionary:
 class Metadata:
     """The effective metadata of one instance."""
 
-    def __init__(self, entities, dictionaries, documents):
+    def __init__(self, entities, dictionaries, documents, workflows=None):
         self.entities = entities
         self.dictionaries = dictionaries
         self.documents = documents
+        self.workflows = workflows or {}   # entity name → Workflow
 
     def __getitem__(self, name):
         return self.entities[name]
@@ -250,7 +252,7 @@ def build(layers):
     if problems:
         raise MetadataError(problems)
 
-    entities, entity_docs, field_owners, dictionaries = {}, {}, {}, {}
+    entities, entity_docs, field_owners, dictionaries, workflow_docs = {}, {}, {}, {}, {}
     for doc in documents:
         data = {k: v for k, v in doc.data.items() if k != "$schema"}
         if doc.kind == "name":
@@ -263,6 +265,8 @@ def build(layers):
             entities[name] = [data, doc.source, doc.owner]
             entity_docs[name] = [doc]
             field_owners[name] = {f: doc.owner for f in data["fields"]}
+        elif doc.kind == "workflow":
+            workflow_docs[data["workflow"]] = doc   # a later layer replaces a workflow of the same name
         elif doc.kind == "dictionary":
             name = data["dictionary"]
             if name in dictionaries:
@@ -311,6 +315,15 @@ def build(layers):
     for name, docs in entity_docs.items():
         for doc in docs:
             problems += ReferenceCheck(model, model.entities[name], doc).run()
+    from crm.core.workflow import Workflow, check_workflow
+    for doc in workflow_docs.values():
+        found = check_workflow(model, doc)
+        problems += [Problem(doc.source, where, message) for where, message in found]
+        entity = doc.data["entity"]
+        if not found and entity in model.workflows:
+            problems.append(Problem(doc.source, "/entity", f"{entity!r} already has workflow {model.workflows[entity].name!r}"))
+        elif not found:
+            model.workflows[entity] = Workflow(doc.data, doc.owner)
     if problems:
         raise MetadataError(problems)
     return model

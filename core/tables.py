@@ -228,3 +228,19 @@ notifications = sa.Table(
     sa.Column("emailed_at", sa.DateTime),
     sa.Index("ix_crm_notifications_user", "user_id", "read_at", "id"),
 )
+
+# --- workflows (migration 0007) ----------------------------------------------------------------
+
+workflow_log = sa.Table(
+    "crm_workflow_log", core_metadata, _id(),
+    sa.Column("entity", sa.String(64), nullable=False),
+    sa.Column("record_id", ID_TYPE, nullable=False),
+    sa.Column("workflow", sa.String(64), nullable=False),
+    sa.Column("transition", sa.String(64), nullable=False),
+    sa.Column("from_state", sa.String(64)),
+    sa.Column("to_state", sa.String(64), nullable=False),
+    sa.Column("user_id", ID_TYPE),
+    sa.Column("at", sa.DateTime, nullable=False),
+    sa.Column("comment", sa.Text),
+    sa.Index("ix_crm_workflow_log_record", "entity", "record_id", "id"),
+)

@@ -58,6 +58,29 @@ def crm_web_config(config):
 
 
 @hookspec
+def crm_related_tabs(ctx, entity, record):
+    """Return extra tabs for the detail page of ``record`` (an ``entity`` record the user may see),
+    as dicts ``{"id", "label", "entity", "filters"}``: ``label`` translatable, ``entity`` the
+    entity whose records the tab lists, ``filters`` a list of ``[field, op, value]`` (the list
+    filter language of :mod:`crm.core.query`), e.g. a customer's opportunities::
+
+        [{"id": "sales.opportunities", "label": {"zh_CN": "商机", "en": "Opportunities"},
+          "entity": "opportunity", "filters": [["customer_id", "eq", record["id"]]]}]
+
+    Called on every detail page, after the core's own tabs (one per link field pointing at the
+    entity); the records are read through ``ctx`` (the request's record service), so access
+    scopes apply. Tabs for entities the user may not read are left out."""
+
+
+@hookspec
+def crm_record_actions(ctx, entity, record):
+    """Return actions shown on the detail page of ``record``, as dicts ``{"id", "label", "url",
+    "method"}``: ``label`` translatable, ``method`` ``"GET"`` (a link) or ``"POST"`` (a button in a
+    form that carries the CSRF token; the plugin's view does the work and redirects back).
+    Return only the actions the user (``ctx.user``, ``ctx.access``) may take."""
+
+
+@hookspec
 def crm_cli_commands(cli):
     """Add click commands or groups to the ``crm`` command-line group ``cli``."""
 
@@ -135,3 +158,17 @@ def crm_access_restrictions(ctx, entity, action, user):
     """Return a list of SQLAlchemy clauses over ``entity.table`` that every record reached for
     ``action`` must also meet (AND-ed, for everyone including administrators), e.g. protected
     customers hidden from other reps' claims."""
+
+
+# --- workflows ---------------------------------------------------------------------------------
+
+@hookspec
+def crm_before_transition(ctx, entity, record, transition, comment):
+    """Called before a workflow transition (``transition`` is its metadata dict: ``id``, ``from``,
+    ``to`` ...) is applied to ``record``, in the same transaction; raise ``Veto`` to refuse (e.g. a
+    cost center whose ceiling the approval would exceed)."""
+
+
+@hookspec
+def crm_after_transition(ctx, entity, record, transition, comment):
+    """Called after a transition: ``record`` is in its new state and the step is logged."""
