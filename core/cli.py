@@ -29,7 +29,11 @@ class Failure(click.ClickException):
 
 def runtime_for(directory):
     from crm.core.runtime import Runtime
-    return Runtime(instance.settings(directory))
+    runtime = Runtime(instance.settings(directory))
+    context = click.get_current_context(silent=True)
+    if context is not None:
+        context.call_on_close(runtime.dispose)
+    return runtime
 
 
 class Group(click.Group):
@@ -316,6 +320,28 @@ def _user(runtime, username):
     if not user:
         raise Failure(f"no user {username!r}")
     return user
+
+
+@cli.command("backup")
+@DIR
+@click.option("--output", type=click.Path(dir_okay=False), help="Archive path (default: DIR/backups/crm-<time>.tar.gz).")
+def backup_(directory, output):
+    """Back up instance DIR: database, crm.ini, custom/ and files/ in one .tar.gz."""
+    from crm.core import backup
+    click.echo(f"backup written to {backup.backup(runtime_for(directory), output)}")
+
+
+@cli.command("restore")
+@click.argument("directory", type=click.Path(file_okay=False))
+@click.argument("archive", type=click.Path(dir_okay=False))
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def restore_(directory, archive, yes):
+    """Restore instance DIR from ARCHIVE (made by crm backup): replaces its database, custom/ and files/."""
+    from crm.core import backup
+    if not yes and sys.stdin.isatty() and not click.confirm(f"replace the data of {directory}?"):
+        raise Failure("not restored")
+    manifest = backup.restore(runtime_for(directory), archive)
+    click.echo(f"restored the backup of {manifest['created_at']} ({manifest['database']})")
 
 
 @cli.group()
