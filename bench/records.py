@@ -5,8 +5,8 @@
     python -m bench records --database-url postgresql+psycopg://postgres@127.0.0.1:5432/crm_bench
 
 A temporary instance (crm init) is made and thrown away at the end. With --database-url the named
-PostgreSQL database is created by the benchmark and dropped at the end; it must not exist yet (or
-be empty). CRM_DATABASE_URL is ignored: --database-url chooses the database.
+PostgreSQL database is created by the benchmark and dropped at the end; it must not exist yet.
+CRM_DATABASE_URL is ignored: --database-url chooses the database.
 
 Customers are created with RecordService.create, one transaction per batch, exactly as the web,
 API and import do (validation, autonumber, 助记码, audit, hooks). Then each list query is run
@@ -89,24 +89,14 @@ class Database:
         engine = self._admin()
         try:
             with engine.connect() as connection:
-                exists = connection.execute(sa.text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": self.name}).first()
-                if not exists:
-                    quoted = connection.dialect.identifier_preparer.quote(self.name)
-                    connection.execute(sa.text(f"CREATE DATABASE {quoted}"))
-                    self.created = True
+                if connection.execute(sa.text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": self.name}).first():
+                    raise BenchError(f"database {self.name!r} exists; name a new database (the benchmark creates and drops it)")
+                connection.execute(sa.text(f"CREATE DATABASE {connection.dialect.identifier_preparer.quote(self.name)}"))
+                self.created = True
         except sa.exc.OperationalError as e:
             raise BenchError(f"cannot reach PostgreSQL: {str(e.orig).strip().splitlines()[0]}")
         finally:
             engine.dispose()
-        if not self.created:
-            probe = sa.create_engine(self.url)
-            try:
-                with probe.connect() as connection:
-                    tables = sa.inspect(connection).get_table_names()
-            finally:
-                probe.dispose()
-            if tables:
-                raise BenchError(f"database {self.name!r} exists and has tables; name a new database (the benchmark creates and drops it)")
 
     def drop(self):
         if self.admin_url is None or not self.created:
@@ -392,6 +382,7 @@ def run(args):
     if args.rows < args.page_size * (args.deep + 1):
         raise BenchError(f"--rows must be at least page size × (deep + 1) = {args.page_size * (args.deep + 1)}")
     os.environ.pop(DATABASE_ENV, None)
+    Database(args.database_url, Path("."))  # refuse a bad URL before making anything
     folder = Path(tempfile.mkdtemp(prefix="crm-bench-"))
     database = Database(args.database_url, folder)
     runtime = None
