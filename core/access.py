@@ -146,6 +146,7 @@ class Access:
         self._roles = None
         self._tree = None
         self._reports = None
+        self._people, self._shared = {}, {}
 
     # --- rules ---------------------------------------------------------------------------------
 
@@ -248,24 +249,35 @@ class Access:
             reach |= self.subtree([mine])
         return reach
 
+    def people_for(self, scope):
+        """Ids of the users whose records ``scope`` reaches (resolved once: a plain IN list keeps
+        the owner index usable for ordered, limited list queries)."""
+        if scope not in self._people:
+            people = {self.user["id"]} | self.reports()
+            reach = self.departments_for(scope)
+            if reach:
+                people |= set(self.records.session.execute(
+                    sa.select(users.c.id).where(users.c.department_id.in_(sorted(reach)))).scalars())
+            self._people[scope] = sorted(people)
+        return self._people[scope]
+
     def owner_clause(self, entity, scope):
-        column = entity.table.c[owner_field(entity)]
-        people = {self.user["id"]} | self.reports()
-        clauses = [column.in_(sorted(people))]
-        reach = self.departments_for(scope)
-        if reach:
-            clauses.append(column.in_(sa.select(users.c.id).where(users.c.department_id.in_(sorted(reach)))))
-        return sa.or_(*clauses)
+        return entity.table.c[owner_field(entity)].in_(self.people_for(scope))
 
     def share_clause(self, entity, action):
+        """Records shared with the user or their department, as an id list (None when there are none)."""
         kinds = {"read": ("read", "edit"), "update": ("edit",)}.get(action)
         if not kinds:
             return None
-        whom = [shares.c.user_id == self.user["id"]]
-        if self.user.get("department_id"):
-            whom.append(shares.c.department_id == self.user["department_id"])
-        return entity.table.c.id.in_(sa.select(shares.c.record_id).where(
-            shares.c.entity == entity.name, shares.c.access.in_(kinds), sa.or_(*whom)))
+        key = (entity.name, action)
+        if key not in self._shared:
+            whom = [shares.c.user_id == self.user["id"]]
+            if self.user.get("department_id"):
+                whom.append(shares.c.department_id == self.user["department_id"])
+            self._shared[key] = sorted(set(self.records.session.execute(sa.select(shares.c.record_id).where(
+                shares.c.entity == entity.name, shares.c.access.in_(kinds), sa.or_(*whom))).scalars()))
+        ids = self._shared[key]
+        return entity.table.c.id.in_(ids) if ids else None
 
     def clause(self, entity, action="read"):
         """The where clause limiting ``action`` on ``entity`` to what the user may reach, or None."""

@@ -148,10 +148,14 @@ class RecordService:
         only to read back what this operation itself just wrote."""
         return self._complete(entity, [self._row(entity, record_id, deleted, scoped=scoped)])[0]
 
-    def _complete(self, entity, rows):
-        """Add many-links and child rows to records read from the entity's table."""
+    def _complete(self, entity, rows, children=True):
+        """Add many-links (and, unless ``children`` is off, child rows) to records read from the
+        entity's table. Lists leave child rows out: one query per child table and page is the
+        largest cost of a list; a record's detail has them."""
         ids = [r["id"] for r in rows]
         for field in entity.fields.values():
+            if field.type == "table" and not children:
+                continue
             if field.type == "links":
                 found = {}
                 if ids:
@@ -177,6 +181,8 @@ class RecordService:
         """A page of records. ``filters``: [(field, op, value)] (see :mod:`crm.core.query`);
         ``action``: the scope that applies (``export`` for exports)."""
         entity = self.entity(name)
+        if entity.is_child:
+            raise BadRequest(f"{name} rows belong to their {entity.child_of}; list them with it")
         if not self.access.allowed(name, action):
             raise Forbidden(f"you may not {action} {entity.label_in(self.locale)}")
         hidden = self.access.hidden_fields(name)
@@ -204,7 +210,7 @@ class RecordService:
         stmt = stmt.order_by(*query.order_by(entity, keys)).limit(limit + 1)
         rows = [dict(r) for r in self.session.execute(stmt).mappings()]
         next_cursor = query.encode_cursor(keys, rows[limit - 1]) if len(rows) > limit else None
-        return Page(self._strip(entity, self._complete(entity, rows[:limit])), next_cursor, total)
+        return Page(self._strip(entity, self._complete(entity, rows[:limit], children=False)), next_cursor, total)
 
     def _count(self, entity, where):
         capped = sa.select(sa.literal(1)).select_from(entity.table).where(*where).limit(COUNT_CAP + 1).subquery()
@@ -283,7 +289,7 @@ class RecordService:
                     del values[key]
                 else:
                     errors[key] = self.message("readonly")
-        validator = jsonschema.Draft202012Validator(self._input_schema(entity))
+        validator = self.runtime.input_validator(entity)
         for error in validator.iter_errors(values):
             if error.absolute_path:
                 name = error.absolute_path[0]
@@ -444,6 +450,8 @@ class RecordService:
             raise BadRequest(f"{name} rows are saved with their parent {entity.child_of}")
         if not self.access.allowed(name, "create"):
             raise Forbidden(f"you may not create {entity.label_in(self.locale)}")
+        if entity.singleton and self.session.execute(sa.select(entity.table.c.id).where(entity.table.c.deleted_at.is_(None)).limit(1)).first():
+            raise Conflict(f"{entity.label_in(self.locale)} has one record only; update it", {"id": "singleton"})
         with self.session.begin_nested():
             changes, children, many = self._clean(entity, values)
             self._hook("crm_before_create", entity=entity, values=changes)
@@ -536,6 +544,7 @@ class RecordService:
             record = self._get(entity, record_id, deleted=True)
             if not self.access.allowed(name, "restore"):
                 raise Forbidden(f"you may not restore {entity.label_in(self.locale)}")
+            self._hook("crm_before_restore", entity=entity, record=record)
             self.session.execute(entity.table.update().where(entity.table.c.id == record["id"]).values(
                 deleted_at=None, deleted_by=None, version=record["version"] + 1))
             self.session.execute(trash.delete().where(trash.c.entity == name, trash.c.record_id == record["id"]))
@@ -562,12 +571,12 @@ class RecordService:
         return [dict(r) for r in self.session.execute(stmt).mappings()]
 
     def copy(self, name, record_id, overrides=None):
-        """A new record with the same values (generated and unique fields made anew)."""
+        """A new record with the same values (generated, unique and read-only fields made anew)."""
         entity = self.entity(name)
         source = self.get(name, record_id)  # what the user sees is what gets copied
         values = {}
         for field in entity.fields.values():
-            if field.ftype.system_filled or field.unique or field.name not in source:
+            if field.ftype.system_filled or field.unique or field.readonly or field.name not in source:
                 continue
             value = source[field.name]
             if field.type == "table":

@@ -22,6 +22,8 @@ from crm.core.merge import deep_merge, is_list_op
 SYSTEM_FIELDS = ("id", "version", "created_at", "created_by", "updated_at", "updated_by", "deleted_at", "deleted_by")
 CHILD_SYSTEM_FIELDS = ("id", "parent_id", "sort_order")
 CORE, CUSTOM = "core", "custom"
+# entity names the web paths use for themselves (/api/v1/trash, /app/admin ...)
+RESERVED_ENTITY_NAMES = frozenset({"health", "auth", "meta", "trash", "admin", "files", "notifications", "openapi", "static", "api", "app"})
 
 
 def load_schema():
@@ -260,6 +262,8 @@ def build(layers):
             if name in entities:
                 problems.append(Problem(doc.source, "/name", f"entity {name!r} is already defined by {entities[name][1]}; use \"extends\" to change it"))
                 continue
+            if name in RESERVED_ENTITY_NAMES:
+                problems.append(Problem(doc.source, "/name", f"{name!r} is reserved for the web paths; choose another name"))
             if doc.owner == CUSTOM and not name.startswith("x_"):
                 problems.append(Problem(doc.source, "/name", "custom entities must be named x_..."))
             entities[name] = [data, doc.source, doc.owner]

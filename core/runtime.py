@@ -95,10 +95,25 @@ class Runtime:
             self._schemas[entity.name] = entity_json_schema(entity)
         return self._schemas[entity.name]
 
+    def input_validator(self, entity):
+        key = ("validator", entity.name)
+        if key not in self._schemas:
+            import jsonschema
+            self._schemas[key] = jsonschema.Draft202012Validator(self.input_schema(entity))
+        return self._schemas[key]
+
     # --- database ----------------------------------------------------------------------------
 
     def plugin_migrations(self):
-        return [loc for _, loc in self.plugins.call_each("crm_migrations") if loc]
+        """Migration branches of every *installed* plugin, enabled or not: a disabled plugin's
+        revisions stay in the version table and alembic must still find them."""
+        locations = []
+        for info in self.plugins.installed.values():
+            hook = getattr(info.module, "crm_migrations", None)
+            location = hook() if callable(hook) else None
+            if location:
+                locations.append(str(location))
+        return locations
 
     def upgrade(self):
         """``crm db upgrade``: core and plugin migrations, then schema sync, then dictionary seeds."""

@@ -48,29 +48,37 @@ def build_tables(model, metadata=None):
                         sa.Column("deleted_at", sa.DateTime), sa.Column("deleted_by", ID_TYPE)]
         columns += [sa.Column(f.name, f.ftype.column_type(f), nullable=True) for f in entity.stored_fields]
         table = sa.Table(entity.name, metadata, *columns)
-        for cols, unique in _indexes(entity):
-            sa.Index(index_name("ux" if unique else "ix", entity.name, cols), *[table.c[c] for c in cols], unique=unique)
+        for cols, unique, name in _indexes(entity):
+            name = name or index_name("ux" if unique else "ix", entity.name, cols)
+            sa.Index(name, *[table.c[c] for c in cols], unique=unique)
         entity.table = table
     return metadata
 
 
 def _indexes(entity):
-    """(columns, unique) for every index the entity needs, without repeats."""
+    """(columns, unique, name or None) for every index the entity needs, without repeats.
+
+    Besides the declared ones: unique fields and autonumbers, link/user/department/mnemonic fields
+    (related lists, scopes, merges, pinyin search) and the default sort (the first list page)."""
     wanted = []
     if entity.is_child:
-        wanted.append((("parent_id", "sort_order"), False))
+        wanted.append((("parent_id", "sort_order"), False, None))
     for f in entity.stored_fields:
         if f.unique or f.type == "autonumber":
-            wanted.append(((f.name,), True))
+            wanted.append(((f.name,), True, None))
         elif f.index or f.type in ("link", "user", "department", "mnemonic"):
-            wanted.append(((f.name,), False))
+            wanted.append(((f.name,), False, None))
     for index in entity.spec.get("indexes", []):
-        wanted.append((tuple(index["fields"]), bool(index.get("unique"))))
+        wanted.append((tuple(index["fields"]), bool(index.get("unique")), index.get("name")))
+    if not entity.is_child:
+        sort = tuple(part.lstrip("-") for part in entity.default_sort.split(","))
+        if sort != ("id",):
+            wanted.append((sort, False, None))
     seen, out = set(), []
-    for cols, unique in wanted:
+    for cols, unique, name in wanted:
         if cols not in seen:
             seen.add(cols)
-            out.append((cols, unique))
+            out.append((cols, unique, name))
     return out
 
 

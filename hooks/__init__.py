@@ -36,8 +36,10 @@ class Veto(Exception):
 class Job:
     """A scheduled job a plugin contributes through ``crm_jobs``.
 
-    ``run(ctx)`` receives a job context (``ctx.records``, ``ctx.today``, ``ctx.now``); it must be
-    idempotent for one day: ``crm jobs run`` may be called several times.
+    ``run(ctx)`` receives a :class:`crm.core.records.RecordService` acting as the system in the
+    job's own transaction (``ctx.create/update/list``, ``ctx.today()``, ``ctx.now()`` from the
+    instance clock, ``ctx.setting(name)``); it must be idempotent for one day: ``crm jobs run`` may
+    be called several times. Its return value (a dict, list, number or text) is kept and printed.
     """
 
     def __init__(self, name, run, label=None, schedule="daily"):

@@ -121,6 +121,12 @@ def crm_after_delete(ctx, entity, record):
 
 
 @hookspec
+def crm_before_restore(ctx, entity, record):
+    """Called before a record comes back from the recycle bin; raise ``Veto`` to refuse (e.g. a
+    duplicate was created meanwhile)."""
+
+
+@hookspec
 def crm_after_restore(ctx, entity, record):
     """Called after a record came back from the recycle bin."""
 

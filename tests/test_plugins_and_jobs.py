@@ -140,6 +140,10 @@ def test_plugin_migration_branch(make_runtime, tmp_path):
         heads = set(connection.execute(sa.text("SELECT version_num FROM crm_alembic_version")).scalars())
     assert heads >= {"g001"}
     rt.upgrade()  # idempotent
+    off = make_runtime(plugins=[("gadgets", WithMigrations())], **{"crm.plugins.disabled": "gadgets"})
+    off.upgrade()  # its revision stays known while the plugin is off
+    with off.engine.connect() as connection:
+        assert sa.inspect(connection).has_table("gadgets_log")
 
 
 def test_attachments_are_stored_under_files(runtime, instance_dir):
