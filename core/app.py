@@ -35,5 +35,6 @@ def make_app(runtime):
         config.add_request_method(_records, "records", reify=True)
         config.add_request_method(lambda request: request.identity, "crm_user", reify=True)  # see crm.core.web.security
         config.include("crm.core.web.api")
+        config.include("crm.core.web.pages")
         runtime.plugins.hook.crm_web_config(config=config)
     return config.make_wsgi_app()

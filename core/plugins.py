@@ -120,8 +120,8 @@ def describe(runtime):
     contributed = {}
     for doc in runtime.metadata.documents:
         if doc.owner in runtime.plugins.installed:
-            kind = {"name": "entities", "extends": "extends", "dictionary": "dictionaries"}[doc.kind]
-            key = doc.data.get("name") or doc.data.get("extends") or doc.data.get("dictionary")
+            kind = {"name": "entities", "extends": "extends", "dictionary": "dictionaries", "workflow": "workflows"}[doc.kind]
+            key = doc.data.get("name") or doc.data.get("extends") or doc.data.get("dictionary") or doc.data.get("workflow")
             contributed.setdefault(doc.owner, {}).setdefault(kind, []).append(key)
     for entity in runtime.metadata.entities.values():
         for field in entity.fields.values():

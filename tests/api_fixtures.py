@@ -65,10 +65,12 @@ def create_user(runtime, username, admin=True, **kwargs):
 
 @pytest.fixture
 def make_api(make_runtime):
-    """``make_api(plugins=(...), **settings)`` → an :class:`Api` logged in as an administrator."""
+    """``make_api(plugins=(...), enabled="deals", **settings)`` → an :class:`Api` logged in as an
+    administrator. By default the core entities and the deals test plugin only (``enabled="*"``:
+    every installed plugin too)."""
 
-    def make(plugins=(), username="admin", **settings):
-        runtime = make_runtime(plugins=[deals_plugin(), *plugins], **settings)
+    def make(plugins=(), username="admin", enabled="deals", **settings):
+        runtime = make_runtime(plugins=[deals_plugin(), *plugins], enabled=enabled, **settings)
         create_user(runtime, username)
         client = Api(TestApp(make_app(runtime)), runtime)
         return client.login(username)

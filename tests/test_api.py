@@ -136,6 +136,8 @@ def test_validation_errors_name_every_field(api):
                  422, "validation_failed")
     assert set(body["fields"]) == {"title", "amount", "stage", "closed_on", "bogus"}
     assert body["fields"]["title"] == "必填"
+    english = error(api.post("/api/v1/deal?_LOCALE_=en", {"amount": 1}, status=422), 422)   # _LOCALE_ is no filter
+    assert english["fields"] == {"title": "required"} and english["message"].startswith("please check")
     deal = new_deal(api)
     body = error(api.patch(f"deal/{deal['id']}", {"stage": "lost"}, status=422), 422)
     assert list(body["fields"]) == ["lost_reason"]                 # required_if
@@ -362,4 +364,4 @@ def test_singleton_entities_have_one_record(make_api):
     error(api.post("deal_settings", {"days": 1}, status=405), 405)
     error(api.get(f"deal_settings/{first['id']}", status=404), 404)
     assert api.get("deal_settings").json["days"] == 7
-    assert api.get("meta/entities").json["items"][-1]["singleton"] is True
+    assert {e["name"]: e for e in api.get("meta/entities").json["items"]}["deal_settings"]["singleton"] is True

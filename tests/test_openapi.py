@@ -1,6 +1,7 @@
 """GET /api/v1/openapi.json: valid OpenAPI 3.1, generated from the effective metadata with the
 same JSON Schemas that validate input; and Schemathesis against the running WSGI app."""
 import json
+import os
 import time
 
 import pytest
@@ -23,7 +24,8 @@ class RatingPlugin:
         return [EXTRA_FIELD]
 
 
-def test_document_is_valid_openapi_31(api):
+def test_document_is_valid_openapi_31(make_api):
+    api = make_api(enabled="*")                                        # with every installed plugin
     doc = api.as_anonymous().get("openapi.json").json                 # public: shape only, no data
     validate(doc)                                                      # raises when invalid
     assert doc["openapi"] == "3.1.0"
@@ -48,9 +50,13 @@ def test_entity_schemas_are_the_input_schemas(api):
     create = schemas["Create.deal"]
     assert create["required"] == ["title"]
     assert create["properties"]["title"] == {"type": "string", "maxLength": 100, "minLength": 1}   # required: no null
-    assert {k: create["properties"][k] for k in input_schema["properties"] if k != "title"} == \
-        {k: v for k, v in input_schema["properties"].items() if k != "title"}
-    assert create["additionalProperties"] is False and create["properties"]["id"]["readOnly"] is True
+    for name in ("amount", "quantity", "stage", "partner_id", "partners", "lines", "lost_reason"):
+        assert create["properties"][name] == input_schema["properties"][name]
+    assert create["properties"]["closed_on"] == {**{k: v for k, v in input_schema["properties"]["closed_on"].items()
+                                                    if k != "format"}, "description": "format: date"}
+    assert create["additionalProperties"] is False                   # unknown names are refused (422) ...
+    assert create["properties"]["id"]["readOnly"] is True             # ... system and generated ones ignored
+    assert create["properties"]["code"]["readOnly"] is True and "type" not in create["properties"]["code"]
     assert schemas["Patch.deal"]["properties"]["version"]["type"] == ["integer", "null"]
     record = schemas["Record.deal"]
     assert record["properties"]["id"]["readOnly"] is True and record["properties"]["created_at"]["readOnly"] is True
@@ -96,11 +102,15 @@ def test_a_custom_field_appears_at_once(api, instance_dir):
 
 # --- Schemathesis --------------------------------------------------------------------------
 
-MAX_EXAMPLES = 8
+# small and derandomized for the suite; CRM_SCHEMATHESIS_EXAMPLES=200 explores further (random seeds)
+MAX_EXAMPLES = int(os.environ.get("CRM_SCHEMATHESIS_EXAMPLES", "6"))
+DERANDOMIZE = "CRM_SCHEMATHESIS_EXAMPLES" not in os.environ
+# the suite fuzzes the core entities and the test plugin's (about a minute); exploring, every installed plugin too
+PLUGINS = "deals" if DERANDOMIZE else "*"
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-def test_schemathesis_finds_no_server_errors_and_no_schema_violations(api, database_url):
+def test_schemathesis_finds_no_server_errors_and_no_schema_violations(make_api, database_url):
     """Requests generated from the document (valid and invalid ones) against the WSGI app:
     no 5xx, and every response conforms to the document (status, content type, body schema)."""
     import schemathesis
@@ -109,6 +119,7 @@ def test_schemathesis_finds_no_server_errors_and_no_schema_violations(api, datab
                                                    response_headers_conformance, response_schema_conformance,
                                                    status_code_conformance, unsupported_method)
 
+    api = make_api(enabled=PLUGINS)
     app = api.app.app
     schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", app, config=schemathesis.Config())
     schema.config.generation.update(with_security_parameters=False, max_examples=MAX_EXAMPLES)
@@ -126,7 +137,7 @@ def test_schemathesis_finds_no_server_errors_and_no_schema_violations(api, datab
         if operation.label == "DELETE /api/v1/auth/token":
             continue                                                  # would log the test out
         for mode in (schemathesis.GenerationMode.POSITIVE, schemathesis.GenerationMode.NEGATIVE):
-            @settings(max_examples=MAX_EXAMPLES, deadline=None, database=None, derandomize=True,
+            @settings(max_examples=MAX_EXAMPLES, deadline=None, database=None, derandomize=DERANDOMIZE,
                       phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck))
             @given(case=operation.as_strategy(generation_mode=mode))
             def run(case):
@@ -142,4 +153,3 @@ def test_schemathesis_finds_no_server_errors_and_no_schema_violations(api, datab
     print(f"schemathesis: {ran} operation runs in {time.monotonic() - started:.1f} s")
     assert ran > 20
     assert not failures, "\n\n".join(failures)
-    assert time.monotonic() - started < 120

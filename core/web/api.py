@@ -7,14 +7,17 @@ live next to it: :mod:`.api_auth` (tokens), :mod:`.api_meta` (metadata, OpenAPI)
 :mod:`.api_records` (records); :mod:`.security` decides who may call them.
 """
 import datetime as dt
+import json
 import logging
 from decimal import Decimal
 
 from pyramid.httpexceptions import HTTPException
 from pyramid.renderers import JSON
+from pyramid.response import Response
 from pyramid.view import forbidden_view_config, notfound_view_config, view_config
 
 from crm.core.errors import CrmError
+from crm.core.web.security import EntityContext
 
 log = logging.getLogger(__name__)
 
@@ -22,20 +25,21 @@ PREFIX = "/api/v1"
 RENDERER = "api_json"
 ID = r"{id:\d+}"
 
-# (route name, pattern, factory); the order is the match order
+# (route name, pattern); the order is the match order. Routes naming an entity get the
+# EntityContext route factory, which tells the security policy what the request is about.
 ROUTES = [
-    ("api.health", "/health", None),
-    ("api.openapi", "/openapi.json", None),
-    ("api.auth.token", "/auth/token", None),
-    ("api.meta.entities", "/meta/entities", None),
-    ("api.meta.entity", "/meta/entities/{entity}", None),
-    ("api.trash", "/trash", None),
-    ("api.merge", "/{entity}/merge", "entity"),
-    ("api.collection", "/{entity}", "entity"),
-    ("api.record", "/{entity}/" + ID, "entity"),
-    ("api.record.restore", "/{entity}/" + ID + "/restore", "entity"),
-    ("api.record.history", "/{entity}/" + ID + "/history", "entity"),
-    ("api.record.copy", "/{entity}/" + ID + "/copy", "entity"),
+    ("api.health", "/health"),
+    ("api.openapi", "/openapi.json"),
+    ("api.auth.token", "/auth/token"),
+    ("api.meta.entities", "/meta/entities"),
+    ("api.meta.entity", "/meta/entities/{entity}"),
+    ("api.trash", "/trash"),
+    ("api.merge", "/{entity}/merge"),
+    ("api.collection", "/{entity}"),
+    ("api.record", "/{entity}/" + ID),
+    ("api.record.restore", "/{entity}/" + ID + "/restore"),
+    ("api.record.history", "/{entity}/" + ID + "/history"),
+    ("api.record.copy", "/{entity}/" + ID + "/copy"),
 ]
 # methods each route answers; anything else is a 405 with an Allow header
 METHODS = {
@@ -85,9 +89,9 @@ def includeme(config):
     config.include("crm.core.web.security")
     config.add_renderer(RENDERER, _renderer())
     config.add_view_predicate("api", ApiRequest)
-    from crm.core.web.security import EntityContext
-    for name, pattern, factory in ROUTES:
-        config.add_route(name, PREFIX + pattern, factory=EntityContext if factory else None)
+    for name, pattern in ROUTES:
+        entity_route = pattern.startswith("/{entity}")
+        config.add_route(name, PREFIX + pattern, factory=EntityContext if entity_route else None)
         # lowest-priority view on the route: a method it does not answer
         config.add_view(method_not_allowed, route_name=name, renderer=RENDERER)
     config.scan("crm.core.web.api")
@@ -108,50 +112,52 @@ def health(request):
 
 # --- errors: always JSON under /api/v1 ---------------------------------------------------------
 
-def error_json(request, status, code, message, fields=None, headers=None):
-    response = request.response
-    response.status_int = status
-    if headers:
-        response.headers.update(headers)
-    return {"error": {"code": code, "message": message, "fields": fields or {}}}
+def error_response(status, code, message, fields=None, headers=None):
+    """The JSON error answer. Built here, not by a renderer: nothing else (renderer globals, locale
+    negotiation) runs for it, so an error can always be reported, even for an undecodable request."""
+    body = {"error": {"code": code, "message": message, "fields": fields or {}}}
+    response = Response(json.dumps(body, ensure_ascii=False), status=status, charset="utf-8",
+                         content_type="application/json")
+    response.headers.update(headers or {})
+    return response
 
 
-@view_config(context=CrmError, renderer=RENDERER)
+@view_config(context=CrmError)
 def crm_error(exc, request):
     """Errors of the record service and the API itself carry their status, code and fields."""
     status = exc.status if 400 <= exc.status < 600 else 500
     if status >= 500:
         log.error("%s %s: %s", request.method, request.environ.get("PATH_INFO"), exc.message)
-    return error_json(request, status, exc.code, exc.message, exc.fields, getattr(exc, "headers", None))
+    return error_response(status, exc.code, exc.message, exc.fields, getattr(exc, "headers", None))
 
 
-@notfound_view_config(api=True, renderer=RENDERER)
+@notfound_view_config(api=True)
 def not_found(exc, request):
-    return error_json(request, 404, "not_found", "no such resource: " + request.environ.get("PATH_INFO", ""))
+    return error_response(404, "not_found", "no such resource: " + request.environ.get("PATH_INFO", ""))
 
 
-@forbidden_view_config(api=True, renderer=RENDERER)
+@forbidden_view_config(api=True)
 def forbidden(exc, request):
     if request.identity is None:
-        return error_json(request, 401, "unauthorized", "send a valid API token: Authorization: Bearer <token>",
-                          headers={"WWW-Authenticate": 'Bearer realm="crm"'})
-    return error_json(request, 403, "forbidden", "you may not do this")
+        return error_response(401, "unauthorized", "send a valid API token: Authorization: Bearer <token>",
+                              headers={"WWW-Authenticate": 'Bearer realm="crm"'})
+    return error_response(403, "forbidden", "you may not do this")
 
 
-@view_config(context=HTTPException, api=True, renderer=RENDERER)
+@view_config(context=HTTPException, api=True)
 def http_exception(exc, request):
     code = exc.title.lower().replace(" ", "_") if exc.title else "error"
     headers = {k: v for k, v in exc.headers.items() if k.lower() in ("allow", "www-authenticate", "location")}
-    return error_json(request, exc.code, code, exc.explanation or exc.title, headers=headers)
+    return error_response(exc.code, code, exc.explanation or exc.title, headers=headers)
 
 
-@view_config(context=UnicodeDecodeError, api=True, renderer=RENDERER)
+@view_config(context=UnicodeDecodeError, api=True)
 def bad_encoding(exc, request):
-    return error_json(request, 400, "bad_request", "the request is not valid UTF-8")
+    return error_response(400, "bad_request", "the request is not valid UTF-8")
 
 
-@view_config(context=Exception, api=True, renderer=RENDERER)
+@view_config(context=Exception, api=True)
 def server_error(exc, request):
     """Last resort: a bug. Logged with its traceback; the caller gets a JSON 500."""
     log.exception("unexpected error in %s %s", request.method, request.environ.get("PATH_INFO"))
-    return error_json(request, 500, "internal_error", "unexpected server error; it has been logged")
+    return error_response(500, "internal_error", "unexpected server error; it has been logged")

@@ -117,7 +117,7 @@ class FilterPairs:
 
 
 def flag(raw, name):
-    if raw is None or raw == "":
+    if raw is None:
         return False
     value = {"true": True, "1": True, "false": False, "0": False}.get(raw.lower())
     if value is None:
@@ -127,7 +127,7 @@ def flag(raw, name):
 
 def limit(raw, default):
     """A page size: 1 to 500 (the record service's MAX_LIMIT)."""
-    if raw is None or raw == "":
+    if raw is None:
         return default
     if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_LIMIT:
         raise BadRequest(f"limit must be a number from 1 to {MAX_LIMIT}", {"limit": f"1 to {MAX_LIMIT}"})

@@ -23,7 +23,7 @@ from crm.core import query
 from crm.core.errors import BadRequest, NotFound
 from crm.core.records import record_to_json
 from crm.core.web import security
-from crm.core.web.api import RENDERER, MethodNotAllowed
+from crm.core.web.api import RENDERER, RESERVED_NAMES, MethodNotAllowed
 from crm.core.web.api_input import FilterPairs, ListParams, body_id, json_body, limit, query_params, record_id, version
 
 
@@ -31,7 +31,7 @@ def api_entity(request, name=None):
     """The top-level entity the URL names, or 404 (unknown, or a child table)."""
     name = request.matchdict["entity"] if name is None else name
     entity = request.registry.crm.metadata.entities.get(name)
-    if entity is None or entity.is_child:
+    if entity is None or entity.is_child or name in RESERVED_NAMES:
         raise NotFound(f"no entity {name!r}")
     return entity
 
@@ -155,7 +155,7 @@ def merge_records(request):
 @view_config(route_name="api.trash", request_method="GET", permission=security.READ, renderer=RENDERER)
 def trash(request):
     params = dict(query_params(request))
-    name = params.get("entity") or None
+    name = params.get("entity")
     if name is not None:
         api_entity(request, name)
     rows = request.records.trash(name, limit=limit(params.get("limit"), default=100))

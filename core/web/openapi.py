@@ -14,7 +14,7 @@ import weakref
 from crm.core import query
 from crm.core.records import COUNT_CAP, MAX_LIMIT, READONLY_INPUT
 from crm.core.registry import text_in
-from crm.core.web.api import PREFIX
+from crm.core.web.api import PREFIX, RESERVED_NAMES
 from crm.core.web.api_input import IGNORED_PARAMS, LIST_PARAMS, MAX_INT
 
 OPENAPI = "3.1.0"
@@ -41,7 +41,7 @@ def schema_ref(prefix, entity):
 NULLABLE_STRING = {"type": ["string", "null"]}
 NULLABLE_INT = {"type": ["integer", "null"]}
 TIMESTAMP = {"type": "string", "pattern": r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?$",
-             "description": "date and time, UTC, without offset (YYYY-MM-DDTHH:MM:SS)"}
+             "description": "date and time as stored, without an offset: YYYY-MM-DDTHH:MM:SS"}
 SYSTEM_FIELDS = {
     "id": {"type": "integer", "minimum": 1},
     "version": {"type": "integer", "minimum": 1, "description": "send it back with PATCH: a stale version answers 409"},
@@ -167,7 +167,7 @@ def record_schema(runtime, entity):
     for field in entity.fields.values():
         if field.hidden:
             continue
-        schema = copy.deepcopy(inputs[field.name])
+        schema = published(inputs[field.name])
         if field.type == "table":
             schema = {"type": "array", "items": schema_ref("Record", runtime.metadata.entities[field.entity])}
         if field.readonly:
@@ -179,17 +179,39 @@ def record_schema(runtime, entity):
             "required": list(entity.system_fields), "additionalProperties": False}
 
 
-def input_schema(runtime, entity):
-    """The input schema, closed: other names are refused (422); system fields are ignored."""
+def published(schema):
+    """A field's input schema as published: ``format`` is only a hint in our field types (the record
+    service checks the ``pattern`` and converts the value itself), so it goes into the description
+    instead, where no client or test tool takes it for a rule the server enforces."""
+    schema = copy.deepcopy(schema)
+    fmt = schema.pop("format", None)
+    if fmt:
+        schema.setdefault("description", f"format: {fmt}")
+    return schema
+
+
+def ignored(schema=None):
+    """A property the server ignores on input (system fields, generated and computed fields)."""
+    return {"readOnly": True, "description": "set by the server; ignored on input",
+            **({"title": schema["title"]} if schema and "title" in schema else {})}
+
+
+def values_schema(runtime, entity):
+    """Record input: the fields' input schemas, closed (other names are refused with 422)."""
     schema = copy.deepcopy(runtime.input_schema(entity))
-    schema["properties"] = {**schema["properties"],
-                            **{name: {**SYSTEM_FIELDS[name], "readOnly": True} for name in sorted(READONLY_INPUT)}}
+    properties = {}
+    for name, field_schema in schema["properties"].items():
+        field = entity.fields.get(name)
+        properties[name] = ignored(field_schema) if field is not None and field.ftype.system_filled else published(field_schema)
+    properties.update({name: ignored() for name in sorted(READONLY_INPUT)})
+    schema["properties"] = properties
     schema["additionalProperties"] = False
+    schema["description"] = "field values; conditional rules (required_if, readonly_if) and references are checked too"
     return schema
 
 
 def create_schema(runtime, entity):
-    schema = input_schema(runtime, entity)
+    schema = values_schema(runtime, entity)
     required = [f.name for f in entity.fields.values()
                 if f.required and not f.hidden and f.default is None and not f.ftype.system_filled]
     if required:
@@ -201,15 +223,13 @@ def create_schema(runtime, entity):
                 field["type"] = field["type"][0] if len(field["type"]) == 1 else field["type"]
             if "string" in field.get("type", ()) and "minLength" not in field:
                 field["minLength"] = 1
-    schema["description"] = "fields of a new record; conditional rules (required_if ...) are checked too"
     return schema
 
 
 def patch_schema(runtime, entity):
-    schema = input_schema(runtime, entity)
+    schema = values_schema(runtime, entity)
     schema["properties"]["version"] = {"type": ["integer", "null"], "minimum": 0,
                                        "description": "the version you read; when the record has changed since, 409"}
-    schema["description"] = "the fields to change; the others keep their values"
     return schema
 
 
@@ -283,7 +303,7 @@ def entity_paths(runtime, entity):
                      "requestBody": json_body({
                          "type": "object", "required": ["survivor", "duplicate"],
                          "properties": {"survivor": ID_PARAMETER["schema"], "duplicate": ID_PARAMETER["schema"],
-                                        "values": {**schema_ref("Patch", entity),
+                                        "values": {**schema_ref("Values", entity),
                                                    "description": "the surviving values the user picked"}}}),
                      "responses": responses("200", "400", "401", "403", "404", "409", "422", content=record)},
         },
@@ -310,7 +330,7 @@ def entity_paths(runtime, entity):
         f"{base}/{{id}}/copy": {
             "parameters": one,
             "post": {"operationId": f"{name}.copy", "tags": tag, "summary": f"Copy a {label} (optional body: values to change)",
-                     "requestBody": json_body(schema_ref("Patch", entity), required=False),
+                     "requestBody": json_body(schema_ref("Values", entity), required=False),
                      "responses": responses("201", "400", "401", "403", "404", "422", content=record, description="Created")},
         },
     }
@@ -333,12 +353,13 @@ def page_schema(entity):
 
 def build(runtime):
     model = runtime.metadata
-    top = [e for e in model.entities.values() if not e.is_child]
+    top = [e for e in model.entities.values() if not e.is_child and e.name not in RESERVED_NAMES]
     schemas = copy.deepcopy(COMMON_SCHEMAS)
     paths = fixed_paths(model, top)
     for entity in model.entities.values():
         schemas[f"Record.{entity.name}"] = record_schema(runtime, entity)
     for entity in top:
+        schemas[f"Values.{entity.name}"] = values_schema(runtime, entity)
         schemas[f"Patch.{entity.name}"] = patch_schema(runtime, entity)
         if not entity.singleton:
             schemas[f"Create.{entity.name}"] = create_schema(runtime, entity)

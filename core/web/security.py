@@ -18,7 +18,7 @@ from contextlib import closing
 from pyramid.security import Allowed, Denied
 from pyramid.request import RequestLocalCache
 
-from crm.core import tokens
+from crm.core import auth, tokens
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +57,7 @@ class CrmSecurityPolicy:
     def load_identity(self, request):
         token = bearer_token(request)
         if token is None:
-            return None
+            return session_identity(request)
         return token_identity(request, token)
 
     def identity(self, request):
@@ -101,6 +101,34 @@ def token_identity(request, token):
         except Exception:  # bookkeeping only: never fail a request for it
             log.warning("could not record the use of API token %s", token_id, exc_info=True)
     return user
+
+
+# --- web UI: the browser session (signed cookie, see crm.core.web.pages.session) -------------------
+
+SESSION_USER = "crm.user_id"  # session key of the logged-in user's id
+
+
+def session_identity(request):
+    """The user logged in through the web UI's signed session cookie, or None. Only pages use it:
+    the REST API (paths under /api/v1) authenticates by Bearer token alone, so a cookie can never
+    act on the API on someone's behalf (and the API needs no CSRF token). An inactive user's
+    session no longer identifies anyone."""
+    path = request.environ.get("PATH_INFO", "")
+    if path == "/api/v1" or path.startswith("/api/v1/"):
+        return None
+    try:
+        user_id = request.session.get(SESSION_USER)
+    except Exception:  # no session factory configured (an app without pages)
+        return None
+    if not isinstance(user_id, int):
+        return None
+    runtime = request.registry.crm
+    with closing(runtime.session(write=False)) as session:
+        user = auth.get_user(session, user_id=user_id)
+        session.rollback()
+    if user is None or not user["active"]:
+        return None
+    return {k: v for k, v in user.items() if k != "password_hash"}
 
 
 def check_action(request, user, action, context):

@@ -1,0 +1,91 @@
+"""The web UI: server-rendered pages for every entity (contract section 7), generated from the
+effective metadata with Chameleon templates from ``crm.ui`` (``ui/templates``), plain CSS and a
+little hand-written JavaScript (``ui/static``). No CDN, no build step.
+
+Reading :func:`includeme` tells you the whole UI: the session (signed cookie) and CSRF set-up,
+the texts (:mod:`.i18n`), the static files, and the routes in match order. The views are thin:
+they parse the request, call the record service (``request.records``) and choose a template.
+
+- :mod:`.session`   login, logout, language switch, the session cookie, CSRF
+- :mod:`.home`      ``/`` and the home page (reminders, recent records)
+- :mod:`.lists`     list pages: filters, search, sort, keyset paging, group counts, saved views,
+                    bulk actions, export; JSON look-ups for link pickers and duplicate names
+- :mod:`.forms`     create and edit forms (layout, one macro per field type, conditions)
+- :mod:`.detail`    detail pages: related tabs, history, attachments, workflow steps, copy, delete, merge
+- :mod:`.boards`    kanban and calendar
+- :mod:`.admin`     recycle bin, effective access
+- :mod:`.errors`    404 / 403 / 400 / 500 pages (never a traceback)
+"""
+from chameleon.loader import MemoryLoader
+from pyramid.events import BeforeRender
+from pyramid_chameleon.zpt import PyramidPageTemplateFile
+
+from crm.core.web.security import EntityContext
+
+PREFIX = "/app"
+ID = r"{id:\d+}"
+ENTITY = "{entity}"
+
+# (route name, pattern, entity context?) in match order: fixed paths before /app/{entity}
+ROUTES = [
+    ("root", "/", False),
+    ("login", "/login", False),
+    ("logout", "/logout", False),
+    ("locale", "/locale", False),
+    ("home", PREFIX, False),
+    ("notifications.read", PREFIX + "/notifications/read", False),
+    ("trash", PREFIX + "/trash", False),
+    ("trash.restore", PREFIX + "/trash/restore", False),
+    ("admin.access", PREFIX + "/admin/access", False),
+    ("file", PREFIX + "/files/" + ID, False),
+    ("list", PREFIX + "/" + ENTITY, True),
+    ("new", PREFIX + "/" + ENTITY + "/new", True),
+    ("export", PREFIX + "/" + ENTITY + "/export", True),
+    ("bulk", PREFIX + "/" + ENTITY + "/bulk", True),
+    ("views", PREFIX + "/" + ENTITY + "/views", True),
+    ("views.delete", PREFIX + "/" + ENTITY + "/views/" + ID + "/delete", True),
+    ("lookup", PREFIX + "/" + ENTITY + "/lookup", True),
+    ("similar", PREFIX + "/" + ENTITY + "/similar", True),
+    ("kanban", PREFIX + "/" + ENTITY + "/kanban", True),
+    ("calendar", PREFIX + "/" + ENTITY + "/calendar", True),
+    ("detail", PREFIX + "/" + ENTITY + "/" + ID, True),
+    ("edit", PREFIX + "/" + ENTITY + "/" + ID + "/edit", True),
+    ("delete", PREFIX + "/" + ENTITY + "/" + ID + "/delete", True),
+    ("copy", PREFIX + "/" + ENTITY + "/" + ID + "/copy", True),
+    ("merge", PREFIX + "/" + ENTITY + "/" + ID + "/merge", True),
+    ("move", PREFIX + "/" + ENTITY + "/" + ID + "/move", True),
+    ("transition", PREFIX + "/" + ENTITY + "/" + ID + "/transition", True),
+    ("attach", PREFIX + "/" + ENTITY + "/" + ID + "/attachments", True),
+]
+RESERVED_NAMES = ("trash", "admin", "files", "notifications")  # not usable as entity names in page URLs
+
+
+class CompiledTemplates(MemoryLoader):
+    """Keeps compiled templates for the process. Chameleon's default in-memory loader compiles
+    each template again for every Pyramid app built (tests build one per test); the key is
+    Chameleon's own digest of the template's file name and text, so an edited template is
+    compiled anew."""
+
+    def __init__(self):
+        self.cooked = {}
+
+    def get(self, name):
+        return self.cooked.get(name)
+
+    def build(self, source, filename):
+        self.cooked[filename] = super().build(source, filename)
+        return self.cooked[filename]
+
+
+def includeme(config):
+    from crm.core.web.pages import helpers, session
+    if type(PyramidPageTemplateFile.loader) is MemoryLoader:  # not when CHAMELEON_CACHE names a folder
+        PyramidPageTemplateFile.loader = CompiledTemplates()
+    config.include(session)
+    config.include("crm.core.web.pages.i18n")
+    config.add_static_view("static", "crm.ui:static/", cache_max_age=3600)
+    config.add_subscriber(helpers.renderer_globals, BeforeRender)
+    for name, pattern, entity in ROUTES:
+        config.add_route("page." + name, pattern, factory=EntityContext if entity else None)
+    for module in ("session", "home", "lists", "forms", "detail", "boards", "admin", "errors"):
+        config.scan("crm.core.web.pages." + module)

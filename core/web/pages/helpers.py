@@ -1,0 +1,381 @@
+"""What every page needs: texts, the layout's data (user, menu, language, flash messages, CSRF
+token), the entity a URL names, and values as people read them (:class:`Display`)."""
+import datetime as dt
+import json
+import logging
+from decimal import Decimal
+from functools import cached_property
+
+import sqlalchemy as sa
+from pyramid.csrf import get_csrf_token
+from pyramid.renderers import get_renderer, render_to_response
+
+from crm.core import attachments, dictionaries, notifications
+from crm.core.errors import NotFound
+from crm.core.registry import text_in
+from crm.core.tables import departments, users
+from crm.core.web.pages.i18n import LOCALE_NAMES, LOCALES, translate, translator
+
+log = logging.getLogger(__name__)
+TEMPLATES = "crm.ui:templates/"
+CORE_MENU_ORDER = ("customer", "contact", "follow_up", "product")
+FIELD_MACROS = ("text", "textarea", "number", "boolean", "date", "select", "multiselect", "region", "link", "links",
+                "user", "rating", "file", "table", "readonly", "json")
+
+
+def _(request, msgid, **mapping):
+    return translate(request, msgid, **mapping)
+
+
+def N_(msgid):
+    """Marks a message id for the catalogs where it is defined; ``_`` translates it later."""
+    return msgid
+
+
+def render(request, template, values, status=200):
+    response = render_to_response(TEMPLATES + template, values, request=request)
+    response.status_int = status
+    return response
+
+
+def flash(request, text, kind="info"):
+    request.session.flash({"text": text, "kind": kind})
+
+
+def renderer_globals(event):
+    request = event.get("request")
+    if request is None or "ui" in event:
+        return
+    event["_"] = translator(request)
+    event["ui"] = Chrome(request)
+
+
+def page_entity(request, name=None, allow_singleton=False):
+    """The entity a page URL names, or NotFound (unknown, a child table, or a singleton)."""
+    name = request.matchdict.get("entity") if name is None else name
+    entity = request.registry.crm.metadata.entities.get(name)
+    if entity is None or entity.is_child or (entity.singleton and not allow_singleton):
+        raise NotFound(f"no entity {name!r}")
+    return entity
+
+
+def entity_label(entity, locale, plural=False):
+    if plural and entity.spec.get("label_plural"):
+        return text_in(entity.spec["label_plural"], locale)
+    return entity.label_in(locale)
+
+
+def shown_fields(records, entity):
+    """Fields the user may see (neither hidden in metadata nor by their roles), in metadata order."""
+    hidden = records.access.hidden_fields(entity.name)
+    return [f for f in entity.fields.values() if not f.hidden and f.name not in hidden]
+
+
+class Chrome:
+    """The layout's data, computed when a template asks for it."""
+
+    def __init__(self, request):
+        self.request = request
+        self.locale = request.locale_name if request.locale_name in LOCALES else LOCALES[0]
+        self.locales = [(name, LOCALE_NAMES[name]) for name in LOCALES]
+
+    @cached_property
+    def user(self):
+        return self.request.identity
+
+    @property
+    def user_name(self):
+        return (self.user or {}).get("display_name") or (self.user or {}).get("username")
+
+    @cached_property
+    def csrf_token(self):
+        return get_csrf_token(self.request)
+
+    @cached_property
+    def flashes(self):
+        return self.request.session.pop_flash()
+
+    @property
+    def path_qs(self):
+        return self.request.path_qs
+
+    @cached_property
+    def notifications(self):
+        """Unread notifications (reminders) of the user, for the top bar."""
+        try:
+            return notifications.unread_count(self.request.records, self.user["id"]) if self.user else 0
+        except Exception:  # an error page after a failed transaction still renders
+            log.warning("could not count notifications", exc_info=True)
+            return 0
+
+    def static(self, path):
+        return self.request.static_path("crm.ui:static/" + path)
+
+    @cached_property
+    def macros(self):
+        return {name: get_renderer(f"{TEMPLATES}fields/{name}.pt").implementation().macros["input"] for name in FIELD_MACROS}
+
+    @cached_property
+    def menu(self):
+        try:
+            return build_menu(self.request) if self.user else []
+        except Exception:  # an error page after a failed transaction still renders
+            log.warning("could not build the menu", exc_info=True)
+            return []
+
+
+def build_menu(request):
+    """Entries for the entities the user may read, then the plugins' ``crm_menu_entries`` (an
+    entry naming an entity takes the place of that entity's default entry), then administration;
+    nested one level by ``parent``, sorted by ``order``."""
+    records, runtime, locale = request.records, request.registry.crm, request.locale_name
+    entries = []
+    for i, entity in enumerate(runtime.metadata.entities.values()):
+        if entity.is_child or entity.singleton or not records.access.allowed(entity.name, "read"):
+            continue
+        order = CORE_MENU_ORDER.index(entity.name) * 10 if entity.name in CORE_MENU_ORDER else 100 + i
+        entries.append({"id": entity.name, "label": entity_label(entity, locale, plural=True), "order": order,
+                        "url": request.route_path("page.list", entity=entity.name), "parent": None, "entity": entity.name,
+                        "default": True})
+    for _plugin, items in runtime.plugins.call_each("crm_menu_entries"):
+        for item in items or []:
+            url = item.get("url")
+            if item.get("entity"):
+                target = runtime.metadata.entities.get(item["entity"])
+                if target is None or target.is_child or not records.access.allowed(target.name, "read"):
+                    continue
+                url = url or request.route_path("page.list", entity=target.name)
+            if item.get("entity"):  # the plugin's placement replaces the default entry of that entity
+                entries = [e for e in entries if not (e.get("entity") == item["entity"] and e.get("default"))]
+            entries.append({"id": item.get("id") or url, "label": text_in(item.get("label") or item.get("id") or "?", locale),
+                            "order": item.get("order", 500), "url": url, "parent": item.get("parent"), "entity": item.get("entity")})
+    admin = []
+    if records.access.has("recycle_bin"):
+        admin.append({"id": "trash", "label": _(request, "Recycle bin"), "order": 910, "url": request.route_path("page.trash"), "parent": "admin"})
+    if (request.identity or {}).get("is_admin") or records.access.has("users.manage"):
+        admin.append({"id": "access", "label": _(request, "Effective access"), "order": 920,
+                      "url": request.route_path("page.admin.access"), "parent": "admin"})
+    for entity in runtime.metadata.entities.values():
+        if entity.singleton and records.access.allowed(entity.name, "read"):
+            admin.append({"id": entity.name, "label": entity_label(entity, locale), "order": 930,
+                          "url": request.route_path("page.list", entity=entity.name), "parent": "admin"})
+    if admin:
+        entries.append({"id": "admin", "label": _(request, "Administration"), "order": 900, "url": None, "parent": None})
+        entries += admin
+    ids = {e["id"] for e in entries}
+    top = [dict(e, children=[]) for e in entries if not e["parent"] or e["parent"] not in ids]
+    by_id = {e["id"]: e for e in top}
+    for e in entries:
+        if e["parent"] and e["parent"] in by_id and by_id[e["parent"]] is not e:
+            by_id[e["parent"]]["children"].append(dict(e, children=[]))
+    path = request.path
+    for e in top:
+        e["children"].sort(key=lambda c: c["order"])
+        for item in [e] + e["children"]:
+            item["active"] = bool(item["url"]) and (path == item["url"] or path.startswith(item["url"] + "/"))
+    top.sort(key=lambda e: e["order"])
+    return [e for e in top if e["url"] or e["children"]]
+
+
+class Display:
+    """Values as people read them: dictionary labels, user and department names, linked titles,
+    formatted numbers and dates. Looked up once per request; link titles go through the record
+    service, so a linked record the user may not see shows as its number only."""
+
+    def __init__(self, request):
+        self.request = request
+        self.records = request.records
+        self.locale = request.locale_name
+        self._dicts, self._users, self._departments, self._titles, self._files = {}, None, None, {}, {}
+
+    # --- look-ups ----------------------------------------------------------------------------
+
+    def dictionary_items(self, name, include_inactive=True):
+        key = (name, include_inactive)
+        if key not in self._dicts:
+            self._dicts[key] = dictionaries.items(self.records.session, name, include_inactive=include_inactive)
+        return self._dicts[key]
+
+    def label(self, dictionary, value):
+        for item in self.dictionary_items(dictionary):
+            if item["value"] == value:
+                return text_in(item["label"], self.locale)
+        return str(value)
+
+    def choices(self, dictionary, current=None):
+        """[(value, label, depth)] of the active items (tree dictionaries depth first), plus the
+        current value when it was retired."""
+        items = self.dictionary_items(dictionary, include_inactive=False)
+        parents = {i["value"]: i["parent_value"] for i in items}
+        children = {}
+        for item in items:
+            children.setdefault(item["parent_value"] if item["parent_value"] in parents else None, []).append(item)
+        out = []
+
+        def walk(parent, depth):
+            for item in children.get(parent, []):
+                out.append((item["value"], text_in(item["label"], self.locale), depth))
+                walk(item["value"], depth + 1)
+        walk(None, 0)
+        values = {v for v, _l, _d in out}
+        for value in (current if isinstance(current, list) else [current]):
+            if value not in (None, "") and value not in values:
+                out.append((value, self.label(dictionary, value), 0))
+        return out
+
+    def tree(self, dictionary):
+        """The active items as a nested JSON-able tree (for the region cascade)."""
+        def node(item):
+            return {"v": item["value"], "l": text_in(item["label"], self.locale), "c": [node(c) for c in item["children"]]}
+        return [node(i) for i in dictionaries.tree(self.records.session, dictionary)]
+
+    def region_path(self, dictionary, value):
+        items = {i["value"]: i for i in self.dictionary_items(dictionary)}
+        labels, seen = [], set()
+        while value in items and value not in seen:
+            seen.add(value)
+            labels.append(text_in(items[value]["label"], self.locale))
+            value = items[value]["parent_value"]
+        return " / ".join(reversed(labels)) if labels else str(value)
+
+    def descendants(self, dictionary, values):
+        """``values`` and every item below them (a region filter matches its sub-regions)."""
+        items = self.dictionary_items(dictionary)
+        out, todo = set(), list(values)
+        while todo:
+            value = todo.pop()
+            if value not in out:
+                out.add(value)
+                todo += [i["value"] for i in items if i["parent_value"] == value]
+        return sorted(out)
+
+    @property
+    def users(self):
+        if self._users is None:
+            rows = self.records.session.execute(sa.select(users.c.id, users.c.username, users.c.display_name, users.c.active)
+                                                .order_by(users.c.display_name, users.c.id))
+            self._users = {r.id: (r.display_name or r.username, r.active) for r in rows}
+        return self._users
+
+    def user_choices(self, current=None):
+        return [(i, name) for i, (name, active) in self.users.items() if active or i == current]
+
+    @property
+    def departments(self):
+        if self._departments is None:
+            rows = self.records.session.execute(sa.select(departments.c.id, departments.c.name, departments.c.parent_id)
+                                                .order_by(departments.c.sort_order, departments.c.id))
+            self._departments = {r.id: (r.name, r.parent_id) for r in rows}
+        return self._departments
+
+    def department_choices(self, current=None):
+        return [(i, name) for i, (name, _p) in self.departments.items()]
+
+    def preload(self, entity, rows):
+        """Read the titles of every record ``rows`` link to, one query per linked entity."""
+        wanted = {}
+        for field in entity.fields.values():
+            if field.type in ("link", "links"):
+                for row in rows:
+                    value = row.get(field.name)
+                    for v in (value if isinstance(value, list) else [value]):
+                        if isinstance(v, int) and (field.entity, v) not in self._titles:
+                            wanted.setdefault(field.entity, set()).add(v)
+        for name, ids in wanted.items():
+            self.load_titles(name, ids)
+
+    def load_titles(self, entity_name, ids):
+        target = self.records.entity(entity_name)
+        ids = sorted(ids)
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            page = self.records.list(entity_name, filters=[("id", "in", ",".join(map(str, chunk)))], limit=500)
+            for record in page.items:
+                self._titles[(entity_name, record["id"])] = self.records.title(target, record)
+            for i in chunk:
+                self._titles.setdefault((entity_name, i), None)
+
+    def title(self, entity_name, record_id):
+        if (entity_name, record_id) not in self._titles:
+            try:
+                self.load_titles(entity_name, [record_id])
+            except Exception:
+                self._titles[(entity_name, record_id)] = None
+        return self._titles[(entity_name, record_id)]
+
+    def file(self, attachment_id):
+        if attachment_id not in self._files:
+            try:
+                self._files[attachment_id] = attachments.get(self.records, attachment_id)
+            except NotFound:
+                self._files[attachment_id] = None
+        return self._files[attachment_id]
+
+    # --- formatting ----------------------------------------------------------------------------
+
+    def parts(self, field, value):
+        """A value as [(text, url or None)]: links become links to their detail pages."""
+        if value is None or value == "" or value == []:
+            return []
+        request = self.request
+        kind = field.spec["result_type"] if field.type == "computed" else field.type
+        if kind in ("link", "links"):
+            out = []
+            for v in (value if isinstance(value, list) else [value]):
+                title = self.title(field.entity, v)
+                out.append((title, request.route_path("page.detail", entity=field.entity, id=v)) if title is not None
+                           else (f"#{v}", None))
+            return out
+        if kind in ("file", "image"):
+            row = self.file(value)
+            return [(row["filename"], request.route_path("page.file", id=value))] if row else [(f"#{value}", None)]
+        return [(self.text(field, value), None)]
+
+    def text(self, field, value):
+        """A value as plain text (lists, exports, titles)."""
+        if value is None or value == "" or value == []:
+            return ""
+        kind = field.spec["result_type"] if field.type == "computed" else field.type
+        sep = "、" if self.locale.startswith("zh") else ", "
+        if kind == "select":
+            return self.label(field.dictionary, value)
+        if kind == "region":
+            return self.region_path(field.dictionary, value)
+        if kind == "multiselect":
+            return sep.join(self.label(field.dictionary, v) for v in value)
+        if kind == "user":
+            return self.users.get(value, (f"#{value}", True))[0]
+        if kind == "department":
+            return self.departments.get(value, (f"#{value}", None))[0]
+        if kind in ("link", "links"):
+            return sep.join(t for t, _u in self.parts(field, value))
+        if kind in ("file", "image"):
+            return sep.join(t for t, _u in self.parts(field, value))
+        if kind == "boolean":
+            return _(self.request, "Yes") if value else _(self.request, "No")
+        if kind == "rating":
+            return "★" * int(value) + "☆" * max(0, 5 - int(value))
+        if kind in ("money", "decimal"):
+            places = 2 if kind == "money" else max(0, -Decimal(value).normalize().as_tuple().exponent)
+            return f"{Decimal(value):,.{places}f}"
+        if kind == "percent":
+            return f"{Decimal(value).normalize():f}%"
+        if kind == "datetime":
+            return value.strftime("%Y-%m-%d %H:%M") if isinstance(value, dt.datetime) else str(value)
+        if kind == "time":
+            return value.strftime("%H:%M") if isinstance(value, dt.time) else str(value)
+        if kind == "date":
+            return value.isoformat() if isinstance(value, dt.date) else str(value)
+        if kind == "json":
+            return json.dumps(value, ensure_ascii=False)
+        return str(value)
+
+    def system_text(self, name, value):
+        """created_at, updated_by ... (the system columns)."""
+        if value is None:
+            return ""
+        if name.endswith("_by"):
+            return self.users.get(value, (f"#{value}", True))[0]
+        if isinstance(value, dt.datetime):
+            return value.strftime("%Y-%m-%d %H:%M")
+        return str(value)
