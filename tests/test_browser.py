@@ -66,7 +66,7 @@ def browser():
 def page(browser, server):
     context = browser.new_context(viewport={"width": 1360, "height": 900}, locale="zh-CN")
     page = context.new_page()
-    page.set_default_timeout(10000)
+    page.set_default_timeout(30000)
     errors = []
     page.on("pageerror", lambda error: errors.append(str(error)))
     yield page

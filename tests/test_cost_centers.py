@@ -513,7 +513,7 @@ def test_browser_request_approval_and_statement(office, database_url):
 
             def login(name):
                 page = browser.new_context(viewport={"width": 1360, "height": 900}, locale="zh-CN").new_page()
-                page.set_default_timeout(15000)
+                page.set_default_timeout(30000)
                 page.on("pageerror", lambda error: errors.append(str(error)))
                 page.goto(base + "/login")
                 page.fill("#username", name)

@@ -378,7 +378,7 @@ def test_browser_points_ledger_on_the_customer(tmp_path):
             browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True,
                                         args=["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"])
             page = browser.new_context(locale="zh-CN").new_page()
-            page.set_default_timeout(10000)
+            page.set_default_timeout(30000)
             errors = []
             page.on("pageerror", lambda error: errors.append(str(error)))
             page.goto(base + "/login")

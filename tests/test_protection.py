@@ -574,7 +574,7 @@ def test_browser_claim_from_the_pool_and_the_duplicate_warning(tmp_path):
             for who in ("rep1", "rep2"):
                 context = browser.new_context(locale="zh-CN")
                 page = context.new_page()
-                page.set_default_timeout(10000)
+                page.set_default_timeout(30000)
                 errors = []
                 page.on("pageerror", lambda error: errors.append(str(error)))
                 browser_login(page, base, who)
