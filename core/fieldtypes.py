@@ -101,6 +101,14 @@ class Integer(FieldType):
             schema["maximum"] = field.spec["max"]
         return schema
 
+    def to_python(self, value, field):
+        """Whole numbers as int: computed integer fields arrive as Decimal from the evaluator."""
+        if isinstance(value, (Decimal, float)) and not isinstance(value, bool):
+            if value != value.__round__():
+                raise ValueError("not a whole number")
+            return int(value)
+        return value
+
 
 class Reference(Integer):
     """link, user, department, file, image: the id of another record."""

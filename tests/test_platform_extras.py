@@ -60,3 +60,20 @@ def test_money_decimals_follow_system_settings(runtime):
         settings = records.singleton("system_settings")
         records.update("system_settings", settings["id"], {"decimals_product": 0})
         assert records.create("product", {"name": "B", "price": "10.5"})["price"] == Decimal("11")
+
+
+def test_computed_integer_fields_are_stored_as_integers(make_runtime):
+    from crm.hooks import hookimpl
+
+    class Scores:
+        @hookimpl
+        def crm_metadata(self):
+            return [{"name": "risk_note", "label": "风险", "fields": {
+                "probability": {"type": "integer"}, "impact": {"type": "integer"},
+                "score": {"type": "computed", "result_type": "integer",
+                          "expression": {"*": [{"var": "probability"}, {"var": "impact"}]}}}}]
+
+    rt = make_runtime(plugins=[("scores", Scores())])
+    with rt.transaction() as records:
+        note = records.create("risk_note", {"probability": 3, "impact": 5})
+        assert note["score"] == 15 and isinstance(note["score"], int)

@@ -30,12 +30,6 @@ def crm_jobs():
     return [Job("customer_care.reminders", reminders.run, label={"zh_CN": "客户提醒", "en": "Customer reminders"})]
 
 
-@hookimpl
-def crm_menu_entries():
-    return [{"id": "customer_care.views", "label": {"zh_CN": "客户视图", "en": "Customer views"},
-             "url": "/app/customer_care/views", "order": 30}]
-
-
 # --- follow-ups --------------------------------------------------------------------------------
 
 @hookimpl
