@@ -8,22 +8,16 @@ edit with a conflict, move a kanban card, delete and restore. Screenshots of the
 detail pages go to ``tests/_artifacts/`` (git-ignored) for people to look at.
 """
 import re
-import threading
 from pathlib import Path
 
 import pytest
-from waitress.server import create_server
 
 from crm.core import auth
 from crm.core.app import make_app
-from crm.core.runtime import Runtime
+from tests.browser import ARTIFACTS, CHROMIUM, chromium, new_page, served, sqlite_runtime
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-ARTIFACTS = Path(__file__).resolve().parent / "_artifacts"
 PASSWORD = "browser-pass-1"
 COMPANIES = ["北京华夏科技", "上海东方贸易", "广州南方实业", "深圳前海物流", "杭州西湖软件", "成都天府电子"]
 
@@ -32,11 +26,7 @@ COMPANIES = ["北京华夏科技", "上海东方贸易", "广州南方实业", "
 def server(tmp_path_factory):
     """The app over a fresh SQLite instance, served by waitress in a background thread."""
     assert Path(CHROMIUM).exists(), f"the browser tests need Debian's Chromium at {CHROMIUM} (apt-get install chromium)"
-    folder = tmp_path_factory.mktemp("browser")
-    (folder / "files").mkdir()
-    runtime = Runtime({"sqlalchemy.url": f"sqlite:///{folder / 'crm.sqlite'}", "crm.instance_dir": str(folder),
-                       "crm.secret": "browser-test-secret-0123456789abcdef"})
-    runtime.upgrade()
+    runtime = sqlite_runtime(tmp_path_factory.mktemp("browser"))
     with runtime.transaction() as records:
         auth.create_user(records.session, "admin", PASSWORD, admin=True, display_name="王管理", now=records.now())
     with runtime.transaction(user={"id": 1, "is_admin": True}) as records:
@@ -46,31 +36,23 @@ def server(tmp_path_factory):
             records.create("customer", {"name": f"{COMPANIES[i % 6]}{i:02d}有限公司", "status": "following" if i % 3 else "new",
                                         "category": "existing_end" if i % 2 else "potential_end", "owner_id": 1,
                                         "credit_rating": 1 + i % 5, "employee_count": 10 * i})
-    server = create_server(make_app(runtime), host="127.0.0.1", port=0, threads=4)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    yield runtime, f"http://127.0.0.1:{server.effective_port}"
-    server.close()
+    with served(make_app(runtime)) as base:
+        yield runtime, base
     runtime.dispose()
 
 
 @pytest.fixture(scope="module")
 def browser():
-    with playwright_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+    with chromium(playwright_api) as browser:
         yield browser
-        browser.close()
 
 
 @pytest.fixture
 def page(browser, server):
-    context = browser.new_context(viewport={"width": 1360, "height": 900}, locale="zh-CN")
-    page = context.new_page()
-    page.set_default_timeout(30000)
     errors = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
+    page = new_page(browser, errors)
     yield page
-    context.close()
+    page.context.close()
     assert not errors, f"JavaScript errors: {errors}"
 
 

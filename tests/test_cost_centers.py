@@ -480,46 +480,29 @@ def test_pages_request_approval_report_and_statement(office, clock):
 
 # --- in a real browser -------------------------------------------------------------------------------
 
-CHROMIUM = "/usr/bin/chromium"
-BROWSER_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-
-
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_browser_request_approval_and_statement(office, database_url):
     """A rep files a reimbursement in the form, submits it; the manager and finance approve on the
     detail page; the rep's personal statement offsets it against the advance paid earlier."""
-    import pathlib
     import re
-    from waitress.server import create_server
     from crm.core.app import make_app
-    playwright = pytest.importorskip("playwright.sync_api")
-    if not pathlib.Path(CHROMIUM).exists():
-        pytest.skip(f"the browser tests need Chromium at {CHROMIUM}")
+    from tests import browser as b
+    playwright = b.playwright_api()
     rt, u = office
     cc = cost_center(rt, u, name="苏州项目部", ceiling=50000)
     with rt.transaction(user=u["rep"]) as records:
         advance = records.create("expense_advance", {"title": "出差借款", "cost_center_id": cc["id"], "amount": 2000, "owner_id": u["rep"]["id"]})
     for step, who in (("submit", "rep"), ("approve", "boss"), ("pay", "cfo")):
         act(rt, u[who], advance["id"], step, entity="expense_advance")
-    server = create_server(make_app(rt), host="127.0.0.1", port=0, threads=4)
-    threading.Thread(target=server.run, daemon=True).start()
-    base, errors = f"http://127.0.0.1:{server.effective_port}", []
-    artifacts = pathlib.Path(__file__).resolve().parent / "_artifacts"
+    errors = []
+    artifacts = b.ARTIFACTS
     artifacts.mkdir(exist_ok=True)
-    try:
-        with playwright.sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS, headless=True)
+    with b.served(make_app(rt)) as base:
+        with b.chromium(playwright) as browser:
 
             def login(name):
-                page = browser.new_context(viewport={"width": 1360, "height": 900}, locale="zh-CN").new_page()
-                page.set_default_timeout(30000)
-                page.on("pageerror", lambda error: errors.append(str(error)))
-                page.goto(base + "/login")
-                page.fill("#username", name)
-                page.fill("#password", "password-" + name)
-                page.click("#login-form button[type=submit]")
-                page.wait_for_url(base + "/app")
+                page = b.new_page(browser, errors)
+                b.login(page, base, name, "password-" + name)
                 return page
 
             rep = login("rep")
@@ -552,8 +535,5 @@ def test_browser_request_approval_and_statement(office, database_url):
             rep.goto(base + f"/app/cost_centers/report?cost_center={cc['id']}")
             playwright.expect(rep.locator("[data-testid=chart] svg")).to_be_visible()
             rep.screenshot(path=str(artifacts / "cost_centers_report.png"), full_page=True)
-            browser.close()
-    finally:
-        server.close()
     assert not errors, f"JavaScript errors: {errors}"
     assert read(rt, "cost_center", cc["id"])["spent"] == D("2600.80")

@@ -355,37 +355,19 @@ def test_pages_show_the_ledger_on_the_customer_and_redeem(runtime, people):
 
 def test_browser_points_ledger_on_the_customer(tmp_path):
     """In Debian's Chromium (Playwright): the ledger tab on the customer, then a redemption."""
-    from pathlib import Path
-    from waitress.server import create_server
-    from crm.core.runtime import Runtime
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if not Path("/usr/bin/chromium").exists():
-        pytest.skip("the browser tests need Debian's Chromium at /usr/bin/chromium")
-    (tmp_path / "files").mkdir()
-    runtime = Runtime({"sqlalchemy.url": f"sqlite:///{tmp_path / 'crm.sqlite'}", "crm.instance_dir": str(tmp_path),
-                       "crm.secret": "browser-test-secret-0123456789abcdef"})
-    runtime.upgrade()
+    from tests import browser as b
+    sync_api = b.playwright_api()
+    runtime = b.sqlite_runtime(tmp_path)
     with runtime.transaction() as records:
         auth.create_user(records.session, "admin", "password-admin", admin=True, display_name="王管理", now=records.now())
         rule(records, "拜访积分", "follow_up_visit", fixed_points=20, expiry_months=12)
         customer = records.create("customer", {"name": "积分浏览器客户", "level": "A"})
         records.create("follow_up", {"customer_id": customer["id"], "subject": "上门拜访", "type": "visit", "occurred_at": "2026-11-20T10:00:00"})
-    server = create_server(make_app(runtime), host="127.0.0.1", port=0, threads=4)
-    threading.Thread(target=server.run, daemon=True).start()
-    base = f"http://127.0.0.1:{server.effective_port}"
+    errors = []
     try:
-        with sync_api.sync_playwright() as p:
-            browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True,
-                                        args=["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"])
-            page = browser.new_context(locale="zh-CN").new_page()
-            page.set_default_timeout(30000)
-            errors = []
-            page.on("pageerror", lambda error: errors.append(str(error)))
-            page.goto(base + "/login")
-            page.fill("#username", "admin")
-            page.fill("#password", "password-admin")
-            with page.expect_navigation():
-                page.click("#login-form button[type=submit]")
+        with b.served(make_app(runtime)) as base, b.chromium(sync_api) as browser:
+            page = b.new_page(browser, errors)
+            b.login(page, base, "admin", "password-admin")
             page.goto(f"{base}/app/customer/{customer['id']}")
             sync_api.expect(page.locator("[data-field='points_balance'] dd")).to_contain_text("20")
             page.click("[role=tab]:has-text('积分记录')")
@@ -402,10 +384,8 @@ def test_browser_points_ledger_on_the_customer(tmp_path):
             sync_api.expect(page.locator(".flashes")).to_contain_text("余额 5")
             page.click("[role=tab]:has-text('积分记录')")
             sync_api.expect(page.locator("[data-related='points_ledger']")).to_contain_text("延保半年")
-            browser.close()
-            assert not errors, f"JavaScript errors: {errors}"
+        assert not errors, f"JavaScript errors: {errors}"
     finally:
-        server.close()
         runtime.dispose()
     with runtime.transaction() as records:
         assert balance(records, customer["id"]) == 5

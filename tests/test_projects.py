@@ -493,41 +493,20 @@ def test_project_pages(make_runtime):
 
 # --- in a real browser ---------------------------------------------------------------------------------
 
-CHROMIUM = "/usr/bin/chromium"
-BROWSER_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-
-
 @pytest.fixture
 def live(make_runtime):
     """The app over the test runtime, served by waitress; a Chromium page logged in as 王经理."""
-    import threading
-    from pathlib import Path
-    from waitress.server import create_server
     from crm.core.app import make_app
+    from tests import browser as b
     from tests.api_fixtures import PASSWORD, create_user
-    playwright = pytest.importorskip("playwright.sync_api")
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"the browser tests need Chromium at {CHROMIUM}")
+    playwright = b.playwright_api()
     runtime = make_runtime(**{"crm.secret": "projects-browser-test-secret-0123456789"})
     admin = create_user(runtime, "admin", display_name="王经理")
-    server = create_server(make_app(runtime), host="127.0.0.1", port=0, threads=4)
-    threading.Thread(target=server.run, daemon=True).start()
-    base = f"http://127.0.0.1:{server.effective_port}"
-    with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS, headless=True)
-        page = browser.new_context(viewport={"width": 1360, "height": 900}, locale="zh-CN").new_page()
-        page.set_default_timeout(15000)
-        errors = []
-        page.on("pageerror", lambda error: errors.append(str(error)))
-        page.goto(base + "/login")
-        page.fill("#username", "admin")
-        page.fill("#password", PASSWORD)
-        page.click("#login-form button[type=submit]")
-        page.wait_for_url(base + "/app")
+    errors = []
+    with b.served(make_app(runtime)) as base, b.chromium(playwright) as browser:
+        page = b.new_page(browser, errors)
+        b.login(page, base, "admin", PASSWORD)
         yield runtime, base, page, admin, playwright.expect
-        browser.close()
-    server.close()
     assert not errors, f"JavaScript errors: {errors}"
 
 

@@ -532,52 +532,20 @@ def test_pages_assign_and_approve_for_managers(runtime, team):
 
 # --- in a real browser (Debian's Chromium through Playwright, as tests/test_browser.py) ---------------
 
-def browser_server(tmp_path):
-    """A SQLite instance with the team, served by waitress in a thread: (runtime, base url, stop)."""
-    from pathlib import Path
-    from waitress.server import create_server
-    from crm.core.app import make_app
-    from crm.core.runtime import Runtime
-    if not Path("/usr/bin/chromium").exists():
-        pytest.skip("the browser tests need Debian's Chromium at /usr/bin/chromium")
-    (tmp_path / "files").mkdir()
-    runtime = Runtime({"sqlalchemy.url": f"sqlite:///{tmp_path / 'crm.sqlite'}", "crm.instance_dir": str(tmp_path),
-                       "crm.secret": "browser-test-secret-0123456789abcdef"})
-    runtime.upgrade()
-    server = create_server(make_app(runtime), host="127.0.0.1", port=0, threads=4)
-    threading.Thread(target=server.run, daemon=True).start()
-
-    def stop():
-        server.close()
-        runtime.dispose()
-    return runtime, f"http://127.0.0.1:{server.effective_port}", stop
-
-
-def browser_login(page, base, username):
-    page.goto(base + "/login")
-    page.fill("#username", username)
-    page.fill("#password", "password-" + username)
-    with page.expect_navigation():
-        page.click("#login-form button[type=submit]")
-
-
 def test_browser_claim_from_the_pool_and_the_duplicate_warning(tmp_path):
-    sync_api = pytest.importorskip("playwright.sync_api")
-    runtime, base, stop = browser_server(tmp_path)
+    from crm.core.app import make_app
+    from tests import browser as b
+    sync_api = b.playwright_api()
+    runtime = b.sqlite_runtime(tmp_path)
     try:
         team = make_team(runtime)
         configure(runtime, protection_enabled=True)
         pool_customers(runtime, "浏览器公海客户")
-        with sync_api.sync_playwright() as p:
-            browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True,
-                                        args=["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"])
+        with b.served(make_app(runtime)) as base, b.chromium(sync_api) as browser:
             for who in ("rep1", "rep2"):
-                context = browser.new_context(locale="zh-CN")
-                page = context.new_page()
-                page.set_default_timeout(30000)
                 errors = []
-                page.on("pageerror", lambda error: errors.append(str(error)))
-                browser_login(page, base, who)
+                page = b.new_page(browser, errors)
+                b.login(page, base, who, "password-" + who)
                 if who == "rep1":                                          # claim from the pool page
                     with page.expect_navigation():
                         page.click(".sidebar a:has-text('公海客户')")
@@ -594,10 +562,9 @@ def test_browser_claim_from_the_pool_and_the_duplicate_warning(tmp_path):
                     page.fill("#f-name", "浏览器公海客户")
                     page.click("button:has-text('保存') >> nth=0")
                     sync_api.expect(page.locator("body")).to_contain_text("由 rep1 负责，受保护至")
-                context.close()
+                page.context.close()
                 assert not errors, f"JavaScript errors: {errors}"
-            browser.close()
         with runtime.transaction() as records:
             assert [(c["name"], c["owner_id"]) for c in records.list("customer").items] == [("浏览器公海客户", team["rep1"]["id"])]
     finally:
-        stop()
+        runtime.dispose()

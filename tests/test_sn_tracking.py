@@ -384,14 +384,10 @@ def test_sn_look_up_page(make_runtime, clock):
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_browser_look_up_an_sn_and_open_the_repair(make_runtime, clock, database_url):
     import re
-    import threading
-    from pathlib import Path
-    from waitress.server import create_server
     from crm.core.app import make_app
+    from tests import browser as b
     from tests.api_fixtures import PASSWORD
-    playwright = pytest.importorskip("playwright.sync_api")
-    if not Path("/usr/bin/chromium").exists():
-        pytest.skip("the browser tests need Chromium at /usr/bin/chromium")
+    playwright = b.playwright_api()
     runtime = make_runtime(**{"crm.secret": "sn-browser-test-secret-0123456789abcdef"})
     create_user(runtime, "admin", display_name="王客服")
     with runtime.transaction() as records:
@@ -402,39 +398,24 @@ def test_browser_look_up_an_sn_and_open_the_repair(make_runtime, clock, database
                 "lead": auth.get_user(s, user_id=org.add_user(s, "lead", "password-lead", now=now, admin=True)),
                 "tech": auth.get_user(s, user_id=org.add_user(s, "tech", "password-tech", now=now, role_names=["service_staff"]))}
     item, spare, first, *_ = make_history(runtime, shop, clock)
-    server = create_server(make_app(runtime), host="127.0.0.1", port=0, threads=4)
-    threading.Thread(target=server.run, daemon=True).start()
-    base = f"http://127.0.0.1:{server.effective_port}"
     expect, errors = playwright.expect, []
-    try:
-        with playwright.sync_playwright() as p:
-            browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True,
-                                        args=["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync"])
-            page = browser.new_context(viewport={"width": 1360, "height": 900}, locale="zh-CN").new_page()
-            page.set_default_timeout(15000)
-            page.on("pageerror", lambda error: errors.append(str(error)))
-            page.goto(base + "/login")
-            page.fill("#username", "admin")
-            page.fill("#password", PASSWORD)
-            page.click("#login-form button[type=submit]")
-            page.wait_for_url(base + "/app")
-            page.click(".sidebar a[href='/app/sn_tracking/scan']")
-            expect(page.locator("#sn-input")).to_be_focused()          # a scanner types straight into it
-            page.keyboard.type("SN202601-00042")
-            with page.expect_navigation():
-                page.keyboard.press("Enter")                           # scanners end with Enter
-            expect(page.locator("[data-testid=warranty-status]")).to_have_text("保修期内")
-            rows = page.locator("[data-testid=sn-events] tbody tr")
-            expect(rows).to_have_count(9)
-            expect(rows.nth(0)).to_contain_text("生产")
-            repair = page.locator("tr[data-kind=repair]")
-            expect(repair).to_contain_text("更换指纹模块")
-            with page.expect_navigation():
-                repair.locator("a").click()
-            page.wait_for_url(re.compile(rf"/app/service_record/{first['id']}$"))
-            expect(page.locator("main")).to_contain_text("更换指纹模块")
-            expect(page.locator("main")).to_contain_text("产品履历")             # the way back to the history
-            browser.close()
-    finally:
-        server.close()
+    with b.served(make_app(runtime)) as base, b.chromium(playwright) as browser:
+        page = b.new_page(browser, errors)
+        b.login(page, base, "admin", PASSWORD)
+        page.click(".sidebar a[href='/app/sn_tracking/scan']")
+        expect(page.locator("#sn-input")).to_be_focused()          # a scanner types straight into it
+        page.keyboard.type("SN202601-00042")
+        with page.expect_navigation():
+            page.keyboard.press("Enter")                           # scanners end with Enter
+        expect(page.locator("[data-testid=warranty-status]")).to_have_text("保修期内")
+        rows = page.locator("[data-testid=sn-events] tbody tr")
+        expect(rows).to_have_count(9)
+        expect(rows.nth(0)).to_contain_text("生产")
+        repair = page.locator("tr[data-kind=repair]")
+        expect(repair).to_contain_text("更换指纹模块")
+        with page.expect_navigation():
+            repair.locator("a").click()
+        page.wait_for_url(re.compile(rf"/app/service_record/{first['id']}$"))
+        expect(page.locator("main")).to_contain_text("更换指纹模块")
+        expect(page.locator("main")).to_contain_text("产品履历")             # the way back to the history
     assert not errors, f"JavaScript errors: {errors}"
