@@ -14,7 +14,7 @@ import click
 
 from crm.core import instance
 from crm.core.errors import CrmError
-from crm.core.registry import MetadataError, text_in
+from crm.core.registry import MetadataError
 
 DIR = click.argument("directory", default=".", type=click.Path(file_okay=False))
 
@@ -235,7 +235,7 @@ def import_(directory, entity, file, match, mode, dry_run, partial, errors_file,
     """Import FILE (.xlsx or .csv) into ENTITY of instance DIR."""
     import json as jsonlib
     from tqdm import tqdm
-    from crm.core import auth, importer, tabular
+    from crm.core import importer, tabular
     runtime = runtime_for(directory)
     headers, rows = tabular.read(file)
     try:
@@ -247,7 +247,7 @@ def import_(directory, entity, file, match, mode, dry_run, partial, errors_file,
     try:
         with runtime.transaction(user=user) as records:
             result = importer.run(records, entity, file, mode=mode, match=match.split(","), mapping=mapping,
-                                  dry_run=dry_run, partial=partial, progress=bar.update)
+                                  dry_run=dry_run, partial=partial, progress=bar.update, table=(headers, rows))
     except importer.ImportFailed as failed:
         result = failed.result
     finally:

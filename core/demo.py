@@ -8,7 +8,7 @@ from faker import Faker
 from tqdm import tqdm
 
 from crm.core import auth
-from crm.core.tables import dictionary_items, users
+from crm.core.tables import dictionary_items
 
 SALES_REPS = [("zhangwei", "张伟"), ("lina", "李娜"), ("wangfang", "王芳"), ("liuyang", "刘洋")]
 

@@ -204,9 +204,11 @@ def _int(text):
         raise ValueError(f"not a whole number: {text!r}")
 
 
-def run(records, entity_name, path, *, mode="create", match=(), mapping=None, dry_run=False, partial=False, progress=None):
+def run(records, entity_name, path, *, mode="create", match=(), mapping=None, dry_run=False, partial=False, progress=None,
+        table=None):
     """Import ``path`` into ``entity_name``. Raises ImportFailed (nothing committed) when rows are
-    bad and ``partial`` is off; the caller's transaction commits otherwise."""
+    bad and ``partial`` is off; the caller's transaction commits otherwise. ``table``: the
+    (headers, rows) of ``path`` when the caller has read it already (to size a progress bar)."""
     entity = records.entity(entity_name)
     if entity.is_child or entity.singleton:
         raise BadRequest(f"{entity_name} cannot be imported on its own")
@@ -220,7 +222,7 @@ def run(records, entity_name, path, *, mode="create", match=(), mapping=None, dr
             raise BadRequest(f"cannot match on {name!r}", {"match": f"unknown or unsuitable field {name!r}"})
     if mode != "create" and not match:
         raise BadRequest(f"mode {mode} needs duplicate criteria (--match)", {"match": "required"})
-    headers, rows = tabular.read(path)
+    headers, rows = table or tabular.read(path)
     columns, unmapped = map_columns(records, entity, headers, mapping)
     missing = [m for m in match if m not in columns.values()]
     if missing:

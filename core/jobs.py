@@ -1,7 +1,6 @@
 """Scheduled jobs (``crm jobs run``): each job runs at most once per day; running the command
 twice does the work once. Cron or a systemd timer calls the command; no scheduler runs inside
 the app servers, so several of them behind a load balancer never repeat a job."""
-import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from crm.core.tables import job_runs

@@ -121,12 +121,11 @@ def describe(runtime):
     for doc in runtime.metadata.documents:
         if doc.owner in runtime.plugins.installed:
             kind = {"name": "entities", "extends": "extends", "dictionary": "dictionaries", "workflow": "workflows"}[doc.kind]
-            key = doc.data.get("name") or doc.data.get("extends") or doc.data.get("dictionary") or doc.data.get("workflow")
-            contributed.setdefault(doc.owner, {}).setdefault(kind, []).append(key)
+            contributed.setdefault(doc.owner, {}).setdefault(kind, []).append(doc.data[doc.kind])
     for entity in runtime.metadata.entities.values():
-        for field in entity.fields.values():
-            if field.owner in runtime.plugins.installed and field.owner != entity.owner:
-                contributed.setdefault(field.owner, {}).setdefault("fields", []).append(f"{entity.name}.{field.name}")
+        for item in entity.fields.values():
+            if item.owner in runtime.plugins.installed and item.owner != entity.owner:
+                contributed.setdefault(item.owner, {}).setdefault("fields", []).append(f"{entity.name}.{item.name}")
     for hook_name, kind in (("crm_jobs", "jobs"), ("crm_menu_entries", "menu")):
         for name, items in runtime.plugins.call_each(hook_name):
             contributed.setdefault(name, {})[kind] = [getattr(i, "name", None) or i.get("id", "?") for i in items]

@@ -96,10 +96,10 @@ def filter_clause(entity, name, op, raw):
         return column.is_(None) if flag else column.is_not(None)
     if op in ("contains", "startswith"):
         if ftype == "multiselect" and op == "contains":
-            return sa.cast(column, sa.Text).like('%"' + _escape_like(str(raw)) + '"%', escape="\\")
+            return sa.cast(column, sa.Text).like('%"' + escape_like(str(raw)) + '"%', escape="\\")
         if ftype not in TEXT_LIKE:
             raise BadRequest(f"operator {op} needs a text field; {name} is {ftype}", {name: f"{op} needs a text field"})
-        pattern = ("%" if op == "contains" else "") + _escape_like(str(raw)) + "%"
+        pattern = ("%" if op == "contains" else "") + escape_like(str(raw)) + "%"
         return column.ilike(pattern, escape="\\")
     if ftype in ("multiselect", "json"):
         raise BadRequest(f"operator {op} does not apply to {name}", {name: "use contains"})
@@ -117,7 +117,7 @@ def _split(raw):
     return raw if isinstance(raw, (list, tuple)) else [v for v in str(raw).split(",") if v != ""]
 
 
-def _escape_like(text):
+def escape_like(text):
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 

@@ -10,7 +10,6 @@ import copy
 import datetime as dt
 from dataclasses import dataclass
 
-import jsonschema
 import sqlalchemy as sa
 
 from crm.core import audit_log, expressions, query
@@ -241,12 +240,12 @@ class RecordService:
     def search_clause(self, entity, q):
         """Quick search: any search field contains ``q``; ASCII letters also match 助记码 initials."""
         q = str(q).strip()
-        pattern = "%" + query._escape_like(q) + "%"
+        pattern = "%" + query.escape_like(q) + "%"
         hidden = self.access.hidden_fields(entity.name)
         clauses = [entity.table.c[f].ilike(pattern, escape="\\") for f in entity.search_fields if f in entity.table.c and f not in hidden]
         for field in entity.stored_fields:
             if field.type == "mnemonic" and q.isascii() and q.isalnum():
-                clauses.append(entity.table.c[field.name].like(query._escape_like(q.upper()) + "%", escape="\\"))
+                clauses.append(entity.table.c[field.name].like(query.escape_like(q.upper()) + "%", escape="\\"))
         if not clauses:
             raise BadRequest(f"{entity.name} has no search fields", {"q": "not searchable"})
         return sa.or_(*clauses)
@@ -262,9 +261,6 @@ class RecordService:
         return default if value is None else value
 
     # --- validation ------------------------------------------------------------------------
-
-    def _input_schema(self, entity):
-        return self.runtime.input_schema(entity)
 
     def _clean(self, entity, values, old=None):
         """Validate input values and turn them into Python values; fill generated fields.

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 from sqlalchemy import event
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import sessionmaker
 
 from crm.core import access, registry, schema
 from crm.core.plugins import PluginHost, parse_plugin_setting
