@@ -412,6 +412,13 @@ class ReferenceCheck:
             self.problem(where + "/dictionary", f"region fields need a tree dictionary; {field.dictionary!r} is flat")
         if "source" in patch and patch["source"] not in self.entity.fields:
             self.problem(where + "/source", f"unknown field {patch['source']!r}")
+        calendar = patch.get("calendar")
+        if calendar and field.type not in ("date", "datetime"):
+            self.problem(where + "/calendar", f"only date and datetime fields can place records on a calendar; {fname!r} is {field.type}")
+        elif calendar == "yearly" and field.type != "date":
+            self.problem(where + "/calendar", f"\"yearly\" needs a date field; {fname!r} is {field.type}")
+        if "related_label" in patch and field.type not in ("link", "links"):
+            self.problem(where + "/related_label", f"only link and links fields have a related tab; {fname!r} is {field.type}")
         for key in ("visible_if", "required_if", "readonly_if", "expression"):
             if key in patch:
                 self.expression(patch[key], where + "/" + key)
