@@ -9,7 +9,7 @@ so nothing is half-loaded.
 """
 import json
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cache, cached_property, lru_cache
 from importlib import resources
 from pathlib import Path
 
@@ -108,8 +108,22 @@ class SchemaCheck:
         if not isinstance(doc.data, dict) or doc.kind is None:
             return [Problem(doc.source, "", "a metadata document is an object with `name` (entity), `extends` (extension), "
                                             "`dictionary` or `workflow`")]
-        errors = sorted(self.validators[doc.kind].iter_errors(doc.data), key=lambda e: list(e.absolute_path))
-        return [Problem(doc.source, pointer(*e.absolute_path), e.message) for e in errors]
+        text = json.dumps(doc.data, sort_keys=True, ensure_ascii=False, default=str)
+        return [Problem(doc.source, where, message) for where, message in self._errors(doc.kind, text)]
+
+    @lru_cache(maxsize=4096)
+    def _errors(self, kind, text):
+        """(pointer, message) of the schema errors of one document. Remembered by content: a
+        process builds the same documents again on every reload (a saved customization, an
+        upgrade, each test's runtime), and validating them is most of a build's time."""
+        errors = sorted(self.validators[kind].iter_errors(json.loads(text)), key=lambda e: list(e.absolute_path))
+        return tuple((pointer(*e.absolute_path), e.message) for e in errors)
+
+
+@cache
+def schema_check():
+    """The one SchemaCheck of the process (the meta-schema ships with the package)."""
+    return SchemaCheck()
 
 
 # --- the effective model ---------------------------------------------------------------------
@@ -248,7 +262,7 @@ def build(layers):
     """``layers``: [(owner, [folder | file | dict, ...])] in merge order → :class:`Metadata`."""
     problems = []
     documents = [doc for owner, items in layers for item in items for doc in read_documents(item, owner, problems)]
-    check = SchemaCheck()
+    check = schema_check()
     for doc in documents:
         problems += check.problems(doc)
     if problems:
