@@ -5,6 +5,7 @@ import datetime as dt
 import email
 import email.policy
 import re
+import threading
 from decimal import Decimal
 
 import pytest
@@ -131,6 +132,9 @@ def test_lead_conversion_makes_customer_contact_and_opportunity_once(runtime, te
         second = leads.convert(records, again["id"], customer_id=customer["id"], with_opportunity=False)
         assert second["customer"]["id"] == customer["id"] and second["opportunity"] is None
         assert len(records.list("customer", filters=[("name", "eq", "北京云帆科技有限公司")]).items) == 1
+        invalid = records.create("lead", {"company_name": "无效公司", "status": "invalid"})
+        with pytest.raises(Conflict):
+            leads.convert(records, invalid["id"])
     with runtime.transaction(user=team["boss"]) as records:
         other = records.as_system().create("lead", {"company_name": "别人的线索", "owner_id": team["boss"]["id"]})
     with runtime.transaction(user=team["rep"]) as records:
@@ -164,6 +168,10 @@ def test_quote_and_order_totals_from_lines(runtime):
         made = documents.order_from(records, "contract", contract["id"])
         assert (made["contract_id"], made["quote_id"], made["total"], made["status"]) == (contract["id"], quote["id"], Decimal(1080), "draft")
         assert [line["product_id"] for line in made["lines"]] == [crm["id"]]
+        extra = records.create("quote", {"subject": "补充报价", "customer_id": customer["id"],
+                                         "lines": [{"description": "培训", "quantity": 1, "unit_price": "500"}]})
+        merged = records.merge("quote", quote["id"], extra["id"])
+        assert (len(merged["lines"]), records.get("quote", quote["id"])["total"]) == (2, Decimal(1580))
 
 
 def test_opportunity_probability_follows_the_stage(runtime, clock):
@@ -187,6 +195,10 @@ def test_opportunity_probability_follows_the_stage(runtime, clock):
                                                  "sales_opportunity_id": opp["id"]})
         assert follow_up["sales_opportunity_id"] == opp["id"]
         other = records.create("customer", {"name": "别的客户"})
+        with pytest.raises(Vetoed) as elsewhere:
+            records.create("follow_up", {"customer_id": other["id"], "subject": "电话", "occurred_at": "2026-11-21T10:00:00",
+                                         "sales_opportunity_id": opp["id"]})
+        assert "sales_opportunity_id" in elsewhere.value.fields
         with pytest.raises(Vetoed) as wrong:
             records.create("quote", {"subject": "报价", "customer_id": other["id"], "opportunity_id": opp["id"]})
         assert "opportunity_id" in wrong.value.fields
@@ -246,6 +258,34 @@ def test_payment_plans_and_payments_keep_amounts_and_refuse_overpayment(runtime,
             records.update("sales_order", order_["id"], {"lines": [{"description": "备件", "quantity": 1, "unit_price": "200"}]})
         with pytest.raises(Vetoed):
             records.update("sales_order", order_["id"], {"customer_id": records.create("customer", {"name": "另一家"})["id"]})
+
+
+def test_concurrent_payments_never_overpay_a_plan(runtime):
+    with runtime.transaction() as records:
+        customer = records.create("customer", {"name": "华信科技"})
+        contract = signed_contract(records, customer["id"], "1000")
+        plan = records.create("payment_plan", {"contract_id": contract["id"], "due_on": "2026-12-01", "amount": "1000"})
+    barrier, outcomes = threading.Barrier(3), []
+
+    def pay():
+        barrier.wait(timeout=10)
+        try:
+            with runtime.transaction() as records:
+                records.create("payment", {"payment_plan_id": plan["id"], "amount": "400"})
+            outcomes.append("ok")
+        except Vetoed:
+            outcomes.append("refused")
+
+    threads = [threading.Thread(target=pay) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(outcomes) == ["ok", "ok", "refused"]
+    with runtime.transaction() as records:
+        stored = records.get("payment_plan", plan["id"])
+        assert (stored["received_amount"], stored["status"]) == (Decimal(800), "partial")
+        assert records.get("contract", contract["id"])["received_amount"] == Decimal(800)
 
 
 def test_receivables_job_reminds_once_per_day_and_emails(make_runtime, smtp, clock):  # noqa: F811

@@ -19,7 +19,7 @@ from pathlib import Path
 from crm.hooks import Job, Veto, hookimpl
 
 from . import deals, documents, leads, pages, receivables
-from .common import CUSTOMER_LINKS, fill_owner, same_customer, say, total_of
+from .common import CUSTOMER_LINKS, fill_owner, row, same_customer, say, total_of
 
 label = {"zh_CN": "销售管理", "en": "Sales"}
 requires = []
@@ -64,6 +64,8 @@ def crm_related_tabs(ctx, entity, record):
 @hookimpl
 def crm_before_create(ctx, entity, values):
     name = entity.name
+    if name == "follow_up" and values.get("sales_opportunity_id"):
+        _follow_up_opportunity(ctx, values)
     if name not in ENTITIES:
         return
     fill_owner(ctx, entity, values)
@@ -82,6 +84,8 @@ def crm_before_create(ctx, entity, values):
 @hookimpl
 def crm_before_update(ctx, entity, old, changes):
     name = entity.name
+    if name == "follow_up" and {"customer_id", "sales_opportunity_id"} & set(changes):
+        _follow_up_opportunity(ctx, {**old, **changes})
     if name not in ENTITIES:
         return
     if "customer_id" in changes and name in receivables.LINK_FIELDS:
@@ -99,6 +103,12 @@ def crm_before_update(ctx, entity, old, changes):
     if name == "opportunity":
         leads.opportunity_changes(ctx, entity, changes, old)
     _stamp_dates(ctx, name, changes, old)
+
+
+def _follow_up_opportunity(ctx, follow_up):
+    opportunity = row(ctx, "opportunity", follow_up.get("sales_opportunity_id"))
+    if opportunity and opportunity["customer_id"] != follow_up.get("customer_id"):
+        raise Veto(say(ctx, "商机属于另一个客户", "the opportunity belongs to another customer"), field="sales_opportunity_id")
 
 
 def _stamp_dates(ctx, name, values, old):
@@ -174,9 +184,13 @@ def crm_after_merge(ctx, entity, survivor, duplicate):
     if entity.name == "customer":
         deals.refresh(ctx, survivor["id"], duplicate["id"])
     elif entity.name in deals.DEAL_ENTITIES:
+        if entity.name in documents.WITH_LINES:   # the duplicate's lines moved to the survivor
+            documents.refresh_totals(ctx, entity, survivor)
         deals.refresh(ctx, survivor.get("customer_id"), duplicate.get("customer_id"))
         for record in (survivor, duplicate):
             receivables.refresh_received(ctx, entity.name, record["id"])
+    elif entity.name == "quote":
+        documents.refresh_totals(ctx, entity, survivor)
     elif entity.name == "payment_plan":
         for record in (survivor, duplicate):
             receivables.refresh_plan(ctx, record["id"])

@@ -57,8 +57,3 @@ def refresh(ctx, *customer_ids):
     for customer_id in {c for c in customer_ids if c}:
         ctx.set_derived("customer", customer_id, statistics(ctx, customer_id))
 
-
-def is_deal(runtime, entity_name, record):
-    if entity_name == "contract":
-        return record.get("status") in states(runtime, "contract")
-    return record.get("status") in states(runtime, "sales_order") and not record.get("contract_id")

@@ -60,8 +60,10 @@ def convert(records, lead_id, customer_id=None, with_opportunity=True, opportuni
     """线索转化. Returns {"lead", "customer", "contact", "opportunity"} (contact and opportunity
     may be None). ``customer_id``: an existing customer to attach the lead to."""
     lead = records.get("lead", lead_id)
-    if lead.get("status") == "converted":
-        raise Conflict(say(records, "线索已转化", "the lead was converted already"), {"status": "converted"})
+    if lead.get("status") in ("converted", "invalid"):
+        message = say(records, "线索已转化", "the lead was converted already") if lead["status"] == "converted" \
+            else say(records, "无效线索不能转化", "an invalid lead cannot be converted")
+        raise Conflict(message, {"status": lead["status"]})
     if not reachable(records, "lead", lead["id"], "update"):
         raise Forbidden(say(records, "你不能修改这条线索", "you may not change this lead"))
     owner = lead.get("owner_id") or records.user_id
