@@ -348,6 +348,7 @@ def test_other_plugins_take_sales_records_through_their_configuration(make_runti
     login(app, "admin", "password-admin")
     page = app.get(f"/app/contract/{contract['id']}")
     assert "CRM实施" in page.html.select_one("[data-related='project']").text
+    assert f"合同 {contract['name']}" in page.html.select_one("[data-related='cost_center']").text
     assert f"contract_ref={contract['code']}" in page.html.select_one("[id='action-sales.new_project']")["href"]
     assert project["id"]
 
