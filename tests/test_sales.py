@@ -288,6 +288,26 @@ def test_concurrent_payments_never_overpay_a_plan(runtime):
         assert records.get("contract", contract["id"])["received_amount"] == Decimal(800)
 
 
+def test_concurrent_deals_of_one_customer_are_all_counted(runtime):
+    with runtime.transaction() as records:
+        customer = records.create("customer", {"name": "华信科技"})
+        drafts = [order(records, customer["id"], [{"description": f"批次{i}", "quantity": 1, "unit_price": "100"}])["id"] for i in range(3)]
+    barrier = threading.Barrier(len(drafts))
+
+    def confirm(order_id):
+        barrier.wait(timeout=10)
+        with runtime.transaction() as records:
+            records.update("sales_order", order_id, {"status": "confirmed"})
+
+    threads = [threading.Thread(target=confirm, args=(i,)) for i in drafts]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    with runtime.transaction() as records:
+        assert stats(records, customer["id"])[:2] == (3, Decimal(300))
+
+
 def test_receivables_job_reminds_once_per_day_and_emails(make_runtime, smtp, clock):  # noqa: F811
     controller, inbox = smtp
     runtime = make_runtime(**{"crm.mail.host": "127.0.0.1", "crm.mail.port": str(controller.port), "crm.mail.from": "crm@example.com"})

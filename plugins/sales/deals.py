@@ -17,6 +17,8 @@ from decimal import Decimal
 
 import sqlalchemy as sa
 
+from .common import row
+
 CONTRACT_STATES = ("signed", "completed")
 ORDER_STATES = ("confirmed", "delivered", "completed")
 DEAL_ENTITIES = ("contract", "sales_order")
@@ -53,7 +55,10 @@ def statistics(ctx, customer_id):
 
 
 def refresh(ctx, *customer_ids):
-    """Write the statistics of these customers (derived values: no version bump, no audit)."""
-    for customer_id in {c for c in customer_ids if c}:
+    """Write the statistics of these customers (derived values: no version bump, no audit). The
+    customer's row is locked before its deals are read, so two transactions changing deals of
+    one customer take turns and the second counts the first's."""
+    for customer_id in sorted({c for c in customer_ids if c}):
+        row(ctx, "customer", customer_id, lock=True)
         ctx.set_derived("customer", customer_id, statistics(ctx, customer_id))
 

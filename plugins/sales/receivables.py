@@ -136,7 +136,7 @@ def check_dependents(ctx, name, record, consequence):
 # --- derived values -------------------------------------------------------------------------------
 
 def refresh_plan(ctx, plan_id):
-    plan = row(ctx, "payment_plan", plan_id)
+    plan = row(ctx, "payment_plan", plan_id, lock=True)
     if plan is None:
         return
     received = total_of(ctx, "payment", "amount", payment_plan_id=plan_id)
@@ -149,6 +149,7 @@ def refresh_plan(ctx, plan_id):
 def refresh_received(ctx, name, record_id):
     """The received amount of a contract or an order."""
     if record_id:
+        row(ctx, name, record_id, lock=True)
         ctx.set_derived(name, record_id, {"received_amount": total_of(ctx, "payment", "amount", **{LINK_FIELDS[name]: record_id})})
 
 

@@ -10,7 +10,7 @@ detail page; a refusal comes back as a message.
 from pyramid.httpexceptions import HTTPFound
 from pyramid.renderers import render_to_response
 
-from crm.core.errors import CrmError
+from crm.core.errors import CrmError, NotFound
 from crm.core.registry import text_in
 from crm.core.web import security
 from crm.core.web.pages.helpers import flash
@@ -65,6 +65,8 @@ def convert(request):
     try:
         done = leads.convert(records, lead_id, customer_id=customer_id, with_opportunity=bool(post.get("with_opportunity")),
                              opportunity_name=post.get("opportunity_name"))
+    except NotFound:
+        raise
     except CrmError as error:
         savepoint.rollback()
         messages = "; ".join(str(m) for m in (error.fields or {}).values() if m and str(m) != error.message)
@@ -87,6 +89,8 @@ def make(request):
             made = documents.contract_from_quote(records, source_id)
         else:
             made = documents.order_from(records, source, source_id)
+    except NotFound:
+        raise
     except CrmError as error:
         savepoint.rollback()
         flash(request, error.message, "error")
