@@ -469,7 +469,10 @@ def test_pages_convert_a_lead_and_make_an_order_from_a_contract(runtime, team):
     assert "生成订单" in actions and "登记收款" in actions and "新建收款计划" in actions
     made = app.post(f"/app/sales/contracts/{contract['id']}/order", {"csrf_token": csrf}, status=302)
     order_page = made.follow()
-    assert "CRM合同" in order_page.text and "8,000" in order_page.text
+    assert "CRM合同" in order_page.text
+    lines = order_page.html.select_one("[data-field='lines'] table")
+    assert [th.get_text(strip=True) for th in lines.select("th")][-1] == "金额"       # the computed line amount is shown
+    assert lines.select("tbody td")[-1].get_text(strip=True) == "8,000.00"
     with runtime.transaction() as records:
         orders = records.list("sales_order", filters=[("contract_id", "eq", contract["id"])]).items
         assert len(orders) == 1 and orders[0]["total"] == Decimal(8000) and orders[0]["owner_id"] == team["rep"]["id"]
