@@ -205,12 +205,15 @@ def test_opportunity_probability_follows_the_stage(runtime, clock):
 
 
 def test_payment_plans_and_payments_keep_amounts_and_refuse_overpayment(runtime, team, clock):
-    with runtime.transaction(user=team["rep"]) as records:
+    with runtime.transaction() as records:
+        clerk = auth.get_user(records.session, user_id=org.add_user(records.session, "finance", "password-fin", now=records.now(), admin=True))
+    with runtime.transaction(user=clerk) as records:      # finance enters the plan of the rep's contract
         customer = records.create("customer", {"name": "华信科技", "owner_id": team["rep"]["id"]})
         contract = signed_contract(records, customer["id"], "10000", owner_id=team["rep"]["id"])
         first = records.create("payment_plan", {"contract_id": contract["id"], "term": "首付款", "due_on": "2026-12-01", "amount": "6000"})
         assert (first["customer_id"], first["owner_id"], first["status"], first["outstanding"]) == \
-            (customer["id"], team["rep"]["id"], "unpaid", Decimal(6000))
+            (customer["id"], team["rep"]["id"], "unpaid", Decimal(6000))     # the contract's owner gets the reminders
+    with runtime.transaction(user=team["rep"]) as records:
         records.create("payment_plan", {"contract_id": contract["id"], "term": "尾款", "due_on": "2027-01-15", "amount": "4000"})
         with pytest.raises(Vetoed) as too_much:
             records.create("payment_plan", {"contract_id": contract["id"], "term": "多余", "due_on": "2027-02-01", "amount": "1"})

@@ -68,13 +68,13 @@ def crm_before_create(ctx, entity, values):
         _follow_up_opportunity(ctx, values)
     if name not in ENTITIES:
         return
-    fill_owner(ctx, entity, values)
     if name == "payment":
         receivables.check_payment(ctx, values)
-    elif name == "payment_plan":
+    elif name == "payment_plan":          # owned by the contract's (order's) owner: they get the reminders
         receivables.check_plan(ctx, values)
     elif name == "lead":
         leads.check_lead(ctx, {}, values)
+    fill_owner(ctx, entity, values)
     same_customer(ctx, entity, values, values)
     if name == "opportunity":
         leads.opportunity_changes(ctx, entity, values)
