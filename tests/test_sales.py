@@ -481,6 +481,12 @@ def test_pages_convert_a_lead_and_make_an_order_from_a_contract(runtime, team):
         assert len(orders) == 1 and orders[0]["total"] == Decimal(8000) and orders[0]["owner_id"] == team["rep"]["id"]
     payment_form = app.get(page.html.select_one("[id='action-sales.new_payment']")["href"])
     assert payment_form.html.select_one("[name=contract_id]")["value"] == str(contract["id"])
+    with runtime.transaction() as records:
+        plan = records.as_system().create("payment_plan", {"contract_id": contract["id"], "due_on": "2026-12-31", "amount": "8000"})
+        records.as_system().create("payment", {"payment_plan_id": plan["id"], "amount": "2000"})
+    pay = app.get(f"/app/payment_plan/{plan['id']}").html.select_one("[id='action-sales.new_payment']")["href"]
+    assert f"payment_plan_id={plan['id']}" in pay and "amount=6000&" in pay + "&"
+    assert app.get(pay).html.select_one("[name=amount]")["value"] in ("6000", "6000.00")
     menu = app.get("/app").text
     assert "销售管理" in menu and "应收款" in menu
 

@@ -27,7 +27,7 @@ def _new(ctx, target, label, **values):
     """A link to the new-record form of ``target`` with ``values`` filled in, when the user may create."""
     if target not in ctx.model.entities or not ctx.access.allowed(target, "create"):
         return []
-    query = urlencode({k: (str(v) if isinstance(v, Decimal) else v) for k, v in values.items() if v not in (None, "")})
+    query = urlencode({k: (format(v.normalize(), "f") if isinstance(v, Decimal) else v) for k, v in values.items() if v not in (None, "")})
     return [{"id": f"sales.new_{target}", "label": label, "url": f"/app/{target}/new?{query}", "method": "GET"}]
 
 
