@@ -260,7 +260,9 @@ class RecordService:
         return self.get(name, row) if row else self.create(name, {})
 
     def setting(self, name, default=None):
-        value = self.singleton("system_settings").get(name) if "system_settings" in self.model else None
+        """One system setting (系统参数). Read as the system: every user's input is rounded by the
+        decimals settings, whoever may edit them, and the first reader creates the record."""
+        value = self.as_system().singleton("system_settings").get(name) if "system_settings" in self.model else None
         return default if value is None else value
 
     # --- validation ------------------------------------------------------------------------

@@ -192,7 +192,8 @@ def widget(request, display, entity, field, value, errors, data, today, editable
 def child_table(request, display, entity, field, rows, errors, readonly):
     child = request.records.entity(field.entity)
     hidden = request.records.access.hidden_fields(child.name)
-    columns = [f for f in child.fields.values() if not f.hidden and f.name not in hidden and not f.ftype.system_filled
+    columns = [f for f in child.fields.values() if not f.hidden and f.name not in hidden
+               and (not f.ftype.system_filled or (readonly and f.type == "computed"))   # a line's amount, on the detail page
                and f.type not in ("table", "links", "json")]
     cells = []
     for i, row in enumerate(rows or []):
