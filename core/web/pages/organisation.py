@@ -33,7 +33,7 @@ def _choices(request, current_department=None):
     departments = [(d["id"], "\u3000" * d["depth"] + d["name"]) for d in directory.department_tree(session)
                    if d["active"] or d["id"] == current_department]
     display = Display(request)
-    return {"departments": departments, "people": display.user_choices(),
+    return {"departments": departments, "user_choices": display.user_choices(),
             "roles": [(r["name"], text_in(r["label"], request.locale_name)) for r in directory.list_roles(session)]}
 
 
