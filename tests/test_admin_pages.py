@@ -335,3 +335,100 @@ def test_form_posts_without_the_csrf_token_are_rejected_everywhere(reps):
         assert s.execute(sa.select(sa.func.count()).select_from(users)).scalar() == 5
         assert records.list("customer", q="伪造").items == [] and records.get("customer", rid)["name"] == "甲公司"
     assert "甲公司" in rep1.get(f"/app/customer/{rid}").text          # still logged in: the logout was refused too
+
+
+# --- in a real browser -----------------------------------------------------------------------------------
+
+def test_browser_an_admin_builds_a_team_and_the_new_user_sees_only_what_the_role_allows(tmp_path):
+    """In Debian's Chromium (Playwright): the administrator creates a department under another, a
+    role (own customers, phone hidden, nothing else), a user in the department with that role, and
+    shares one customer with her; she logs in and sees exactly that."""
+    from crm.core.app import make_app
+    from tests import browser as b
+    sync_api = b.playwright_api()
+    expect = sync_api.expect
+    runtime = b.sqlite_runtime(tmp_path)
+    with runtime.transaction() as records:
+        auth.create_user(records.session, "admin", "password-admin", admin=True, display_name="王管理", now=records.now())
+    with runtime.transaction(user={"id": 1, "is_admin": True}) as records:
+        records.create("customer", {"name": "总部大客户", "phone": "13900000001", "owner_id": 1})
+        shared = records.create("customer", {"name": "共享给小李的客户", "phone": "13912345678", "owner_id": 1})
+        records.create("contact", {"name": "总部联系人", "customer_id": shared["id"]})
+    errors = []
+
+    def submit(page, selector):
+        with page.expect_navigation():
+            page.click(selector)
+
+    try:
+        with b.served(make_app(runtime)) as base, b.chromium(sync_api) as browser:
+            page = b.new_page(browser, errors)
+            b.login(page, base, "admin", "password-admin")
+            with page.expect_navigation():
+                page.click(".sidebar a:has-text('部门')")
+            page.fill("#department-name", "华东区")
+            submit(page, "#department-form button[type=submit]")
+            page.fill("#department-name", "杭州组")
+            page.select_option("#department-parent", label="华东区")
+            submit(page, "#department-form button[type=submit]")
+            expect(page.locator("tr[data-department='杭州组']")).to_have_attribute("data-depth", "1")
+            b.ARTIFACTS.mkdir(exist_ok=True)
+            page.screenshot(path=str(b.ARTIFACTS / "admin-departments.png"), full_page=True)
+
+            with page.expect_navigation():
+                page.click(".admin-nav a:has-text('角色')")
+            submit(page, "#new-role")
+            page.fill("#role-name", "hz_rep")
+            page.fill("#role-label-zh_CN", "杭州销售")
+            customer = page.locator("details[data-entity='customer']")
+            customer.locator("> summary").click()
+            page.select_option("#scope-customer-read", "own")
+            page.select_option("#scope-customer-create", "all")
+            page.select_option("#scope-customer-update", "own")
+            customer.locator("details.role-fields > summary").click()
+            page.select_option("#field-customer-phone", "hidden")
+            submit(page, "#role-form button[type=submit]")
+            expect(page.locator(".flashes")).to_contain_text("已保存角色 hz_rep")
+            page.screenshot(path=str(b.ARTIFACTS / "admin-role.png"), full_page=True)
+
+            with page.expect_navigation():
+                page.click(".admin-nav a:has-text('用户')")
+            submit(page, "#new-user")
+            page.fill("#user-username", "xiaoli")
+            page.fill("#user-display_name", "小李")
+            page.fill("#user-password", "xiaoli-pass-1")
+            page.fill("#user-password_again", "xiaoli-pass-1")
+            page.select_option("#user-department", label="\u3000杭州组")
+            page.check("input[name=roles][value=hz_rep]")
+            submit(page, "#user-form button[type=submit]")
+            expect(page.locator(".flashes")).to_contain_text("已创建用户 xiaoli")
+            page.screenshot(path=str(b.ARTIFACTS / "admin-user.png"), full_page=True)
+
+            page.goto(f"{base}/app/customer/{shared['id']}")
+            page.click("#tab-sharing")
+            page.select_option("#share-whom", label="小李")
+            page.select_option("#share-access", "read")
+            submit(page, "#share-form button[type=submit]")
+            expect(page.locator(".flashes")).to_contain_text("记录已共享")
+            expect(page.locator("#share-table")).to_contain_text("小李")
+            submit(page, ".topbar form button[type=submit]:has-text('退出')")
+
+            b.login(page, base, "xiaoli", "xiaoli-pass-1")
+            menu = page.locator(".sidebar")
+            expect(menu).to_contain_text("客户")
+            expect(menu).not_to_contain_text("系统管理")
+            expect(menu).not_to_contain_text("联系人")
+            with page.expect_navigation():
+                page.click(".sidebar a:has-text('客户')")
+            expect(page.locator(".row-link")).to_have_count(1)
+            expect(page.locator(".row-link")).to_have_text("共享给小李的客户")
+            submit(page, ".row-link")
+            assert "13912345678" not in page.content() and "总部联系人" not in page.content()
+            page.goto(f"{base}/app/customer/new")
+            expect(page.locator("#record-form")).to_be_visible()
+            assert page.locator("[data-field='phone']").count() == 0
+            page.goto(f"{base}/app/admin/users")
+            expect(page.locator("main")).to_contain_text("您的角色不允许")
+        assert not errors, f"JavaScript errors: {errors}"
+    finally:
+        runtime.dispose()
