@@ -133,12 +133,14 @@ def _refuse_cycle(session, department_id, parent_id):
 
 def add_user(session, username, password, *, now, admin=False, department_id=None, manager_id=None, role_names=(),
              display_name=None, email=None, phone=None):
-    if department_id is not None:
-        _department(session, department_id, "department_id")
-    user_id = auth.create_user(session, username, password, admin=admin, department_id=department_id,
-                               display_name=display_name, email=email, now=now)
-    update_user(session, user_id, manager_id=manager_id if manager_id is not None else ..., phone=phone or ...,
-                role_names=list(role_names) if role_names else None)
+    """A new user; all or nothing (a savepoint), since the caller's transaction may still commit."""
+    with session.begin_nested():
+        if department_id is not None:
+            _department(session, department_id, "department_id")
+        user_id = auth.create_user(session, username, password, admin=admin, department_id=department_id,
+                                   display_name=display_name, email=email, now=now)
+        update_user(session, user_id, manager_id=manager_id if manager_id is not None else ..., phone=phone or ...,
+                    role_names=list(role_names) if role_names else None)
     return user_id
 
 
@@ -146,7 +148,12 @@ def update_user(session, user_id, *, department_id=..., manager_id=..., active=.
                 is_admin=..., role_names=None, by=None):
     """Change a user; ``...`` leaves a value as it is, ``role_names`` (a list) replaces the roles.
     ``by``: the user making the change, who may not disable themselves or drop their own
-    administrator flag (nobody would be left to undo it)."""
+    administrator flag (nobody would be left to undo it). All or nothing (a savepoint)."""
+    with session.begin_nested():
+        _update_user(session, user_id, department_id, manager_id, active, display_name, email, phone, is_admin, role_names, by)
+
+
+def _update_user(session, user_id, department_id, manager_id, active, display_name, email, phone, is_admin, role_names, by):
     current = _user(session, user_id)
     if by is not None and by == user_id:
         if active is not ... and not active:

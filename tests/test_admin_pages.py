@@ -86,6 +86,11 @@ def test_create_edit_and_disable_users(office):
     assert form_error(differ, "user-password_again") == "两次输入的密码不一致。"
     assert differ.html.select_one("#user-display_name")["value"] == "李娜"          # the input is kept
     assert differ.html.select_one("#user-department option[selected]").text.strip() == "销售部"
+    ghost = office.app.post("/app/admin/users/new", {**form, "password_again": "long-enough-1", "roles": ["no_such_role"],
+                                                      "csrf_token": office.csrf}, status=422)
+    assert "未知的值" in ghost.text
+    with rt.transaction(write=False) as records:     # all or nothing: no user without their roles
+        assert auth.get_user(records.session, username="lina") is None
     created = office.post("/app/admin/users/new", {**form, "password_again": "long-enough-1"})
     lina = user_id(rt, "lina")
     assert created.location.endswith(f"/app/admin/users/{lina}")

@@ -83,7 +83,7 @@ PROBLEMS = {
     "too short": N_("At least ${n} characters."), "same": N_("The new password must differ from the current one."),
     "wrong": N_("The current password is wrong."), "mismatch": N_("The two passwords differ."),
     "invalid": N_("Not a valid value."), "in the past": N_("The date must lie in the future."),
-    "own account": N_("You cannot do this to your own account."),
+    "own account": N_("You cannot do this to your own account."), "unknown": N_("Unknown value."),
 }
 
 
