@@ -96,11 +96,17 @@ def get_department(session, department_id):
 
 
 def _department(session, department_id, field="id"):
-    row = session.execute(sa.select(departments).where(departments.c.id == department_id)).mappings().first()
+    return _row(session, departments, department_id, "department", field)
+
+
+def _row(session, table, row_id, what, field):
+    """The row of a user or department: NotFound when the URL named it (``field`` "id"), else a
+    validation problem of the input field that referred to it."""
+    row = session.execute(sa.select(table).where(table.c.id == row_id)).mappings().first()
     if row is None:
         if field == "id":
-            raise NotFound(f"no department {department_id}")
-        raise ValidationFailed(f"no department {department_id}", {field: "unknown department"})
+            raise NotFound(f"no {what} {row_id}")
+        raise ValidationFailed(f"no {what} {row_id}", {field: f"unknown {what}"})
     return dict(row)
 
 
@@ -121,12 +127,19 @@ def _department_name(session, name, parent_id, department_id=None):
 
 def _refuse_cycle(session, department_id, parent_id):
     tree = dict(session.execute(sa.select(departments.c.id, departments.c.parent_id)).all())
-    node, seen = parent_id, set()
+    if _reaches(tree, parent_id, department_id):
+        raise ValidationFailed("a department cannot move under itself or one of its sub-departments", {"parent_id": "cycle"})
+
+
+def _reaches(up, start, target):
+    """Does following ``up`` (id → parent or manager id) from ``start`` reach ``target``?"""
+    node, seen = start, set()
     while node is not None and node not in seen:
-        if node == department_id:
-            raise ValidationFailed("a department cannot move under itself or one of its sub-departments", {"parent_id": "cycle"})
+        if node == target:
+            return True
         seen.add(node)
-        node = tree.get(node)
+        node = up.get(node)
+    return False
 
 
 # --- users -----------------------------------------------------------------------------------
@@ -242,22 +255,13 @@ def unlock_user(session, user_id):
 
 
 def _user(session, user_id, field="id"):
-    row = session.execute(sa.select(users).where(users.c.id == user_id)).mappings().first()
-    if row is None:
-        if field == "id":
-            raise NotFound(f"no user {user_id}")
-        raise ValidationFailed(f"no user {user_id}", {field: "unknown user"})
-    return dict(row)
+    return _row(session, users, user_id, "user", field)
 
 
 def _refuse_manager_cycle(session, user_id, manager_id):
     managers = dict(session.execute(sa.select(users.c.id, users.c.manager_id).where(users.c.manager_id.is_not(None))).all())
-    node, seen = manager_id, set()
-    while node is not None and node not in seen:
-        if node == user_id:
-            raise ValidationFailed("this manager reports (directly or not) to the user", {"manager_id": "cycle"})
-        seen.add(node)
-        node = managers.get(node)
+    if _reaches(managers, manager_id, user_id):
+        raise ValidationFailed("this manager reports (directly or not) to the user", {"manager_id": "cycle"})
 
 
 # --- roles -----------------------------------------------------------------------------------
