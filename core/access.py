@@ -20,6 +20,8 @@ added for ``read`` (read or edit shares) and ``update`` (edit shares). Plugins a
 restrictions through the ``crm_access_grants`` / ``crm_access_restrictions`` hooks.
 Administrators and the system (no user: jobs, the CLI) are not restricted.
 """
+import re
+
 import sqlalchemy as sa
 
 from crm.core.errors import ValidationFailed
@@ -34,6 +36,7 @@ CORE_PERMISSIONS = {
     "settings.manage": {"zh_CN": "系统设置", "en": "Manage system settings"},
     "customizations.manage": {"zh_CN": "自定义字段和布局", "en": "Customize fields and layouts"},
 }
+ROLE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 _SALES = ("customer", "contact", "follow_up")
 DEFAULT_ROLES = {
     "sales_rep": {
@@ -97,7 +100,12 @@ def seed_roles(connection):
 
 
 def save_role(session, name, label, rules, known_entities=None, known_permissions=None):
+    """Create or replace role ``name`` (snake_case); ``label`` is a text per locale."""
     problems = validate_rules(rules, known_entities, known_permissions)
+    if not isinstance(name, str) or not ROLE_NAME.match(name):
+        problems["/name"] = "a role name is lower-case letters, digits and _ (at most 64), starting with a letter"
+    if not isinstance(label, dict) or not any(isinstance(v, str) and v.strip() for v in label.values()):
+        problems["/label"] = "a label is required"
     if problems:
         raise ValidationFailed("invalid role rules", problems)
     existing = session.execute(sa.select(roles.c.id).where(roles.c.name == name)).scalar()

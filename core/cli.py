@@ -159,27 +159,116 @@ def _create_user(runtime, username, password, admin=False):
 @click.option("--role", "role_names", multiple=True, help="Role name (repeatable), e.g. sales_rep.")
 def users_create(directory, username, password, admin, department, manager, role_names):
     """Create user USERNAME in instance DIR."""
-    from crm.core import auth, directory as org
+    from crm.core import directory as org
     runtime = runtime_for(directory)
-    if password is None:
-        if not sys.stdin.isatty():
-            password = sys.stdin.readline().rstrip("\n")
-        else:
-            password = getpass.getpass("password: ")
-            if getpass.getpass("again: ") != password:
-                raise Failure("the passwords differ")
+    password = _read_password(password)
     with runtime.transaction() as records:
         session = records.session
         department_id = org.department_by_name(session, department) if department else None
-        manager_id = None
-        if manager:
-            found = auth.get_user(session, username=manager)
-            if not found:
-                raise Failure(f"no user {manager!r}")
-            manager_id = found["id"]
+        manager_id = _user_id(session, manager) if manager else None
         user_id = org.add_user(session, username, password, now=records.now(), admin=admin, department_id=department_id,
                                manager_id=manager_id, role_names=role_names)
     click.echo(f"user {username} created (id {user_id}{', admin' if admin else ''})")
+
+
+def _read_password(password):
+    """The --password value, else one line from stdin (scripts) or asked twice (a terminal)."""
+    if password is not None:
+        return password
+    if not sys.stdin.isatty():
+        return sys.stdin.readline().rstrip("\n")
+    password = getpass.getpass("password: ")
+    if getpass.getpass("again: ") != password:
+        raise Failure("the passwords differ")
+    return password
+
+
+def _user_id(session, username):
+    from crm.core import auth
+    found = auth.get_user(session, username=username)
+    if not found:
+        raise Failure(f"no user {username!r}")
+    return found["id"]
+
+
+@users.command("password")
+@DIR
+@click.argument("username")
+@click.option("--password", help="Asked for when omitted (or read from stdin).")
+def users_password(directory, username, password):
+    """Set a new password for USERNAME (also lifts a lockout)."""
+    from crm.core import directory as org
+    password = _read_password(password)
+    with runtime_for(directory).transaction() as records:
+        org.reset_password(records.session, _user_id(records.session, username), password)
+    click.echo(f"password of {username} changed")
+
+
+@users.command("unlock")
+@DIR
+@click.argument("username")
+def users_unlock(directory, username):
+    """Lift the lockout of USERNAME after too many failed logins."""
+    from crm.core import directory as org
+    with runtime_for(directory).transaction() as records:
+        org.unlock_user(records.session, _user_id(records.session, username))
+    click.echo(f"{username} unlocked")
+
+
+@cli.group()
+def tokens():
+    """API tokens (Authorization: Bearer <token>)."""
+
+
+@tokens.command("create")
+@DIR
+@click.argument("username")
+@click.option("--name", default="cli", show_default=True, help="What the token is for.")
+@click.option("--expires-days", type=click.IntRange(1, 3650), help="Stop working after this many days (default: never).")
+def tokens_create(directory, username, name, expires_days):
+    """Create an API token for USERNAME; prints the token (shown only this once) on stdout."""
+    from crm.core import tokens as api_tokens
+    with runtime_for(directory).transaction() as records:
+        now = records.now()
+        expires_at = api_tokens.expiry(now, expires_days)
+        token = api_tokens.create_token(records.session, _user_id(records.session, username), name=name,
+                                        expires_at=expires_at, now=now)
+    click.echo(token)
+    until = f", valid until {expires_at:%Y-%m-%d %H:%M}" if expires_at else ", no expiry"
+    click.echo(f"token for {username} created{until}; it is not shown again", err=True)
+
+
+@tokens.command("list")
+@DIR
+@click.argument("username", required=False)
+def tokens_list(directory, username):
+    """List the API tokens (never their text) of USERNAME, or of everyone."""
+    from crm.core import tokens as api_tokens
+    with runtime_for(directory).transaction(write=False) as records:
+        user_id = _user_id(records.session, username) if username else None
+        rows = api_tokens.list_tokens(records.session, user_id, now=records.now())
+    if not rows:
+        click.echo("no tokens")
+    for row in rows:
+        click.echo(f"{row['id']:>5}  {row['username']:<16} {row['status']:<8} {row['name'] or '-':<20} "
+                   f"created {_stamp(row['created_at'])}  last used {_stamp(row['last_used_at'])}  expires {_stamp(row['expires_at'])}")
+
+
+def _stamp(value):
+    return f"{value:%Y-%m-%d %H:%M}" if value else "-"
+
+
+@tokens.command("revoke")
+@DIR
+@click.argument("token_id", type=int)
+def tokens_revoke(directory, token_id):
+    """Revoke the API token TOKEN_ID (see `crm tokens list`)."""
+    from crm.core import tokens as api_tokens
+    with runtime_for(directory).transaction() as records:
+        revoked = api_tokens.revoke_id(records.session, token_id, now=records.now())
+    if not revoked:
+        raise Failure(f"no live token {token_id}")
+    click.echo(f"token {token_id} revoked")
 
 
 @cli.group()

@@ -133,6 +133,7 @@ api_tokens = sa.Table(
     sa.Column("created_at", sa.DateTime, nullable=False),
     sa.Column("last_used_at", sa.DateTime),
     sa.Column("revoked_at", sa.DateTime),
+    sa.Column("expires_at", sa.DateTime),   # migration 0008; NULL: never expires
 )
 
 # --- access (migration 0003) -------------------------------------------------------------------

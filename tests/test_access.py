@@ -222,3 +222,52 @@ def test_plugin_grants_and_restrictions(make_runtime):
         assert [c["name"] for c in records.list("customer").items] == ["别人的客户"]
         with pytest.raises(NotFound):
             records.get("customer", pooled["id"])
+
+
+def test_manager_chains_and_department_moves_cannot_loop_and_a_move_changes_who_is_reached(org_chart):
+    rt, ids, customers = org_chart
+    with rt.transaction() as records:
+        s = records.session
+        with pytest.raises(ValidationFailed) as loop:
+            org.update_user(s, ids["lead3"], manager_id=ids["rep1"])          # rep1 reports to lead3
+        assert loop.value.fields == {"manager_id": "cycle"}
+        with pytest.raises(ValidationFailed):
+            org.update_user(s, ids["rep1"], manager_id=ids["rep1"])
+        depts = {d["name"]: d["id"] for d in org.department_tree(s)}
+        with pytest.raises(ValidationFailed) as moved:
+            org.update_department(s, depts["北京分公司"], parent_id=depts["销售一组"])
+        assert moved.value.fields == {"parent_id": "cycle"}
+        with pytest.raises(ValidationFailed) as taken:
+            org.create_department(s, "销售一组", depts["北京分公司"])
+        assert taken.value.fields == {"name": "taken"}
+        org.update_department(s, depts["销售二组"], parent_id=depts["上海分公司"])
+    rep3_customers = {cid for cid, owner in customers.items() if owner == "rep3"}
+    with as_user(rt, ids, "bj_mgr") as records:     # 销售二组 left 北京分公司: out of reach now
+        assert not rep3_customers & {c["id"] for c in records.list("customer", limit=500).items}
+    with as_user(rt, ids, "gm") as records:         # still under 集团
+        assert rep3_customers <= {c["id"] for c in records.list("customer", limit=500).items}
+
+
+def test_sharing_service_checks_who_may_share_and_writes_the_history(org_chart):
+    from crm.core import sharing
+    rt, ids, customers = org_chart
+    theirs = next(cid for cid, owner in customers.items() if owner == "rep1")
+    with as_user(rt, ids, "rep2") as records, pytest.raises(NotFound):       # cannot see it
+        sharing.share(records, "customer", theirs, user_id=ids["rep2"], access_level="edit")
+    with as_user(rt, ids, "viewer") as records, pytest.raises(Forbidden):    # sees it, may not change it
+        sharing.list_shares(records, "customer", theirs)
+    with as_user(rt, ids, "lead3") as records:                                # rep1's manager may
+        departments = {d["name"]: d["id"] for d in org.department_tree(records.session)}
+        sharing.share(records, "customer", theirs, department_id=departments["上海分公司"], access_level="read")
+        with pytest.raises(ValidationFailed):
+            sharing.share(records, "customer", theirs, user_id=999999)
+        assert [(s["whom"], s["access"]) for s in sharing.list_shares(records, "customer", theirs)] == [("上海分公司", "read")]
+    with as_user(rt, ids, "sh_rep") as records:
+        assert records.get("customer", theirs)
+    with as_user(rt, ids, "rep1") as records:
+        notes = [(h["action"], h["note"]) for h in records.history("customer", theirs) if h["action"] == "share"]
+        assert notes == [("share", "上海分公司: read")]
+        share_id = sharing.list_shares(records, "customer", theirs)[0]["id"]
+        sharing.revoke(records, "customer", theirs, share_id)
+    with as_user(rt, ids, "sh_rep") as records, pytest.raises(NotFound):
+        records.get("customer", theirs)

@@ -63,8 +63,8 @@ ERROR = {
         "type": "object",
         "required": ["code", "message", "fields"],
         "properties": {
-            "code": {"type": "string", "description": "bad_request, unauthorized, forbidden, not_found, method_not_allowed, "
-                                                      "conflict, validation_failed, vetoed, internal_error"},
+            "code": {"type": "string", "description": "bad_request, unauthorized, forbidden, account_locked, not_found, "
+                                                      "method_not_allowed, conflict, validation_failed, vetoed, internal_error"},
             "message": {"type": "string"},
             "fields": {"type": "object", "additionalProperties": {"type": "string"},
                        "description": "field name (child rows: table.index.field) → message"},
@@ -86,14 +86,17 @@ COMMON_SCHEMAS = {
         "type": "object",
         "required": ["username", "password"],
         "properties": {"username": {"type": "string", "minLength": 1}, "password": {"type": "string", "minLength": 1},
-                       "name": {"type": "string", "maxLength": 100, "description": "what the token is for"}},
+                       "name": {"type": "string", "maxLength": 100, "description": "what the token is for"},
+                       "expires_in_days": {"type": "integer", "minimum": 1, "maximum": 3650,
+                                           "description": "the token stops working after this many days (default: never)"}},
     },
     "Token": {
         "type": "object",
         "required": ["token", "token_type", "user"],
         "properties": {"token": {"type": "string"}, "token_type": {"const": "bearer"},
                        "user": {"type": "object", "required": ["id", "username"],
-                                "properties": {"id": {"type": "integer"}, "username": {"type": "string"}}}},
+                                "properties": {"id": {"type": "integer"}, "username": {"type": "string"}}},
+                       "expires_at": {"type": ["string", "null"], "format": "date-time"}},
     },
     "Label": {"anyOf": [{"type": "string"}, {"type": "object", "additionalProperties": {"type": "string"}}],
               "description": "a text, or a text per locale: {\"zh_CN\": ..., \"en\": ...}"},

@@ -12,6 +12,7 @@ Views name the action they perform as their ``permission`` (``read``, ``create``
 tells ``check_action`` which entity the request is about. A denied permission raises
 ``HTTPForbidden``; the API's forbidden view answers 401 to anonymous callers and 403 to others.
 """
+import hashlib
 import logging
 from contextlib import closing
 
@@ -88,7 +89,7 @@ def token_identity(request, token):
     runtime = request.registry.crm
     now = runtime.clock()
     with closing(runtime.session(write=False)) as session:
-        found = tokens.lookup(session, token)
+        found = tokens.lookup(session, token, now=now)
         session.rollback()
     if found is None:
         return None
@@ -106,13 +107,27 @@ def token_identity(request, token):
 # --- web UI: the browser session (signed cookie, see crm.core.web.pages.session) -------------------
 
 SESSION_USER = "crm.user_id"  # session key of the logged-in user's id
+SESSION_MARK = "crm.mark"     # session key of a mark of the user's password hash (see password_mark)
+
+
+def password_mark(user):
+    """A short digest of the user's password hash, kept in the session at login: when the password
+    changes (the user's own change, an administrator's reset), every other session of the user
+    stops identifying them. The hash holds a random salt, so the mark reveals nothing usable."""
+    return hashlib.sha256((user.get("password_hash") or "").encode()).hexdigest()[:32]
+
+
+def log_in(request, user):
+    """Make ``user`` (a row with its password hash) the session's user."""
+    request.session[SESSION_USER] = user["id"]
+    request.session[SESSION_MARK] = password_mark(user)
 
 
 def session_identity(request):
     """The user logged in through the web UI's signed session cookie, or None. Only pages use it:
     the REST API (paths under /api/v1) authenticates by Bearer token alone, so a cookie can never
     act on the API on someone's behalf (and the API needs no CSRF token). An inactive user's
-    session no longer identifies anyone."""
+    session, or one from before a password change, no longer identifies anyone."""
     path = request.environ.get("PATH_INFO", "")
     if path == "/api/v1" or path.startswith("/api/v1/"):
         return None
@@ -126,9 +141,9 @@ def session_identity(request):
     with closing(runtime.session(write=False)) as session:
         user = auth.get_user(session, user_id=user_id)
         session.rollback()
-    if user is None or not user["active"]:
+    if user is None or not user["active"] or request.session.get(SESSION_MARK) != password_mark(user):
         return None
-    return {k: v for k, v in user.items() if k != "password_hash"}
+    return tokens.public(user)
 
 
 def check_action(request, user, action, context):

@@ -14,6 +14,10 @@ they parse the request, call the record service (``request.records``) and choose
 - :mod:`.detail`    detail pages: related tabs, history, attachments, workflow steps, copy, delete, merge
 - :mod:`.boards`    kanban and calendar
 - :mod:`.admin`     recycle bin, effective access
+- :mod:`.organisation` users and departments (administration)
+- :mod:`.roles`     roles: scopes per entity and action, field access, special permissions
+- :mod:`.account`   the user's own account: password change, API tokens
+- :mod:`.sharing`   sharing a record with users and departments (on the detail page)
 - :mod:`.errors`    404 / 403 / 400 / 500 pages (never a traceback)
 """
 from chameleon.loader import MemoryLoader
@@ -37,6 +41,22 @@ ROUTES = [
     ("trash", PREFIX + "/trash", False),
     ("trash.restore", PREFIX + "/trash/restore", False),
     ("admin.access", PREFIX + "/admin/access", False),
+    ("admin.users", PREFIX + "/admin/users", False),
+    ("admin.users.new", PREFIX + "/admin/users/new", False),
+    ("admin.user", PREFIX + "/admin/users/" + ID, False),
+    ("admin.user.password", PREFIX + "/admin/users/" + ID + "/password", False),
+    ("admin.user.unlock", PREFIX + "/admin/users/" + ID + "/unlock", False),
+    ("admin.user.token.revoke", PREFIX + "/admin/users/" + ID + r"/tokens/{token_id:\d+}/revoke", False),
+    ("admin.departments", PREFIX + "/admin/departments", False),
+    ("admin.department", PREFIX + "/admin/departments/" + ID, False),
+    ("admin.roles", PREFIX + "/admin/roles", False),
+    ("admin.roles.new", PREFIX + "/admin/roles/new", False),
+    ("admin.role", PREFIX + "/admin/roles/" + ID, False),
+    ("admin.role.delete", PREFIX + "/admin/roles/" + ID + "/delete", False),
+    ("account", PREFIX + "/account", False),
+    ("account.password", PREFIX + "/account/password", False),
+    ("account.tokens", PREFIX + "/account/tokens", False),
+    ("account.token.revoke", PREFIX + "/account/tokens/" + ID + "/revoke", False),
     ("file", PREFIX + "/files/" + ID, False),
     ("list", PREFIX + "/" + ENTITY, True),
     ("new", PREFIX + "/" + ENTITY + "/new", True),
@@ -56,8 +76,10 @@ ROUTES = [
     ("move", PREFIX + "/" + ENTITY + "/" + ID + "/move", True),
     ("transition", PREFIX + "/" + ENTITY + "/" + ID + "/transition", True),
     ("attach", PREFIX + "/" + ENTITY + "/" + ID + "/attachments", True),
+    ("shares", PREFIX + "/" + ENTITY + "/" + ID + "/shares", True),
+    ("shares.revoke", PREFIX + "/" + ENTITY + "/" + ID + r"/shares/{share_id:\d+}/revoke", True),
 ]
-RESERVED_NAMES = ("trash", "admin", "files", "notifications")  # not usable as entity names in page URLs
+RESERVED_NAMES = ("trash", "admin", "files", "notifications", "account")  # not usable as entity names in page URLs
 
 
 class CompiledTemplates(MemoryLoader):
@@ -87,5 +109,6 @@ def includeme(config):
     config.add_subscriber(helpers.renderer_globals, BeforeRender)
     for name, pattern, entity in ROUTES:
         config.add_route("page." + name, pattern, factory=EntityContext if entity else None)
-    for module in ("session", "home", "lists", "forms", "detail", "boards", "admin", "errors"):
+    for module in ("session", "home", "lists", "forms", "detail", "boards", "admin", "organisation", "roles", "account",
+                   "sharing", "errors"):
         config.scan("crm.core.web.pages." + module)

@@ -3,17 +3,18 @@
 Recycle bin: deleted records the user may restore, with who deleted them and when; the record
 service decides (the ``recycle_bin`` permission, the ``restore`` action and its scope).
 Effective access: for a user and an entity, each action's scope and the roles that grant it,
-and each field's access (:meth:`crm.core.access.Access.explain`); administrators only.
+and each field's access (:meth:`crm.core.access.Access.explain`); for administrators and holders
+of ``users.manage`` (linked from the user and role pages).
 """
 from pyramid.httpexceptions import HTTPFound
 from pyramid.view import view_config
 
 from crm.core import auth
 from crm.core.access import ACTIONS
-from crm.core.errors import Forbidden, NotFound
+from crm.core.errors import NotFound
 from crm.core.records import RecordService
 from crm.core.web import security
-from crm.core.web.pages.helpers import N_, Display, _, entity_label, flash, page_entity, render
+from crm.core.web.pages.helpers import N_, Display, _, entity_label, flash, page_entity, render, require_user_manager
 
 SCOPE_LABELS = {"none": N_("No access"), "own": N_("Own records (and their reports')"), "department": N_("Own department"),
                 "department_tree": N_("Own department and sub-departments"), "all": N_("All records")}
@@ -52,9 +53,7 @@ def restore(request):
 
 @view_config(route_name="page.admin.access", request_method="GET", permission=security.READ)
 def effective_access(request):
-    me = request.identity
-    if not (me.get("is_admin") or request.records.access.has("users.manage")):
-        raise Forbidden("only administrators see the effective access of others")
+    require_user_manager(request)
     model, session = request.registry.crm.metadata, request.dbsession
     display = Display(request)
     users = [(uid, name) for uid, (name, _active) in display.users.items()]
@@ -71,6 +70,7 @@ def effective_access(request):
         explained = access.explain(entity.name)
         result = {
             "user": user, "entity": entity, "entity_label": entity.label_in(request.locale_name),
+            "user_url": request.route_path("page.admin.user", id=user["id"]),
             "admin": bool(user.get("is_admin")), "active": bool(user.get("active")),
             "roles": [r["name"] for r in access.roles],
             "actions": [{"action": _(request, ACTION_LABELS[a["action"]]), "scope": _(request, SCOPE_LABELS[a["scope"]]),

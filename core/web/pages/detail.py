@@ -1,6 +1,7 @@
 """Detail pages ``/app/{entity}/{id}``: the fields by layout with readable values, related
-records as tabs, the change history, attachments and the record actions (edit, copy, delete,
-merge, and those plugins add through ``crm_record_actions``).
+records as tabs, the change history, attachments, sharing (:mod:`.sharing`, for people who may
+change the record) and the record actions (edit, copy, delete, merge, and those plugins add
+through ``crm_record_actions``).
 
 Related tabs: one per link field of another entity that points at this one (a customer's
 contacts and follow-ups, its sub-companies), then the plugins' ``crm_related_tabs``. Every list
@@ -22,6 +23,7 @@ from crm.core.web import security
 from crm.core.web.pages import widgets
 from crm.core.web.pages.helpers import Display, _, entity_label, flash, page_entity, render, shown_fields
 from crm.core.web.pages.lists import list_columns
+from crm.core.web.pages.sharing import sharing_panel
 
 RELATED_ROWS = 10
 HISTORY_ROWS = 100
@@ -79,7 +81,8 @@ def history_rows(request, display, entity, record_id):
     rows = request.records.history(entity.name, record_id)[:HISTORY_ROWS]
     out = []
     labels = {"create": _(request, "created"), "update": _(request, "changed"), "delete": _(request, "deleted"),
-              "restore": _(request, "restored"), "merge": _(request, "merged")}
+              "restore": _(request, "restored"), "merge": _(request, "merged"), "share": _(request, "shared"),
+              "unshare": _(request, "sharing revoked")}
     for row in rows:
         field = entity.fields.get(row["field"]) if row["field"] else None
         out.append({"at": display.system_text("at", row["at"]), "user": display.system_text("user_by", row["user_id"]) or _(request, "System"),
@@ -202,6 +205,7 @@ def detail(request):
         "related": tabs, "history": history_rows(request, display, entity, record["id"]), "system": system,
         "files": files, "actions": actions(request, entity, record), "workflow": workflow_panel(request, entity, record),
         "can_attach": request.records.access.allowed(entity.name, "update"),
+        "sharing": None if entity.singleton else sharing_panel(request, entity, record),
     })
 
 

@@ -10,8 +10,8 @@ import sqlalchemy as sa
 from pyramid.csrf import get_csrf_token
 from pyramid.renderers import get_renderer, render_to_response
 
-from crm.core import attachments, dictionaries, notifications
-from crm.core.errors import NotFound
+from crm.core import attachments, auth, dictionaries, notifications
+from crm.core.errors import Forbidden, NotFound
 from crm.core.registry import text_in
 from crm.core.tables import departments, users
 from crm.core.web.pages.i18n import LOCALE_NAMES, LOCALES, translate, translator
@@ -64,6 +64,34 @@ def entity_label(entity, locale, plural=False):
     if plural and entity.spec.get("label_plural"):
         return text_in(entity.spec["label_plural"], locale)
     return entity.label_in(locale)
+
+
+def may_manage_users(request):
+    """Administrators and holders of the ``users.manage`` permission manage users, departments and roles."""
+    return bool((request.identity or {}).get("is_admin")) or request.records.access.has("users.manage")
+
+
+def require_user_manager(request):
+    if not may_manage_users(request):
+        raise Forbidden("only administrators and holders of users.manage manage users, departments and roles")
+
+
+# what the organisation and account services report per field (short codes) as people read it
+PROBLEMS = {
+    "required": N_("Required."), "too long": N_("Too long."), "taken": N_("This name is taken already."),
+    "cycle": N_("That would make a loop."), "self": N_("A user cannot be their own manager."),
+    "unknown department": N_("No such department."), "unknown user": N_("No such user."),
+    "too short": N_("At least ${n} characters."), "same": N_("The new password must differ from the current one."),
+    "wrong": N_("The current password is wrong."), "mismatch": N_("The two passwords differ."),
+    "invalid": N_("Not a valid value."), "in the past": N_("The date must lie in the future."),
+    "own account": N_("You cannot do this to your own account."), "unknown": N_("Unknown value."),
+}
+
+
+def problem_texts(request, fields):
+    """{field: message} of a service's ValidationFailed, in the user's language."""
+    return {name: _(request, PROBLEMS[code], n=auth.MIN_PASSWORD) if code in PROBLEMS else str(code)
+            for name, code in (fields or {}).items()}
 
 
 def shown_fields(records, entity):
@@ -153,9 +181,11 @@ def build_menu(request):
     admin = []
     if records.access.has("recycle_bin"):
         admin.append({"id": "trash", "label": _(request, "Recycle bin"), "order": 910, "url": request.route_path("page.trash"), "parent": "admin"})
-    if (request.identity or {}).get("is_admin") or records.access.has("users.manage"):
-        admin.append({"id": "access", "label": _(request, "Effective access"), "order": 920,
-                      "url": request.route_path("page.admin.access"), "parent": "admin"})
+    if may_manage_users(request):
+        for order, (route, label) in enumerate((("page.admin.users", N_("Users")), ("page.admin.departments", N_("Departments")),
+                                                 ("page.admin.roles", N_("Roles")), ("page.admin.access", N_("Effective access")))):
+            admin.append({"id": route.split(".")[-1], "label": _(request, label), "order": 920 + order,
+                          "url": request.route_path(route), "parent": "admin"})
     for entity in runtime.metadata.entities.values():
         if entity.singleton and records.access.allowed(entity.name, "read"):
             admin.append({"id": entity.name, "label": entity_label(entity, locale), "order": 930,

@@ -4,8 +4,12 @@ The session lives in a cookie signed with ``crm.secret`` (Pyramid's SignedCookie
 JSON-serialized, HttpOnly, SameSite=Lax, ``Secure`` when ``crm.secure_cookies`` is true). It
 holds the user's id (read back by :func:`crm.core.web.security.session_identity`), the chosen
 language, flash messages and the CSRF token. Every unsafe request (POST ...) to a page must carry
-that token (form field ``csrf_token`` or header ``X-CSRF-Token``), else 400. The REST API is
-exempt: it is authenticated by Bearer token only, never by the cookie.
+that token (form field ``csrf_token`` or header ``X-CSRF-Token``), else 400 — the login form
+too (the token comes with the login page), so no other site can log a browser in to an account of
+its choosing. The REST API is exempt: it is authenticated by Bearer token only, never by the cookie.
+
+Logging in goes through :func:`crm.core.logins.login` (failure count and lockout in transactions
+of their own), before anything touches the request's database session.
 """
 import logging
 import secrets
@@ -17,11 +21,11 @@ from pyramid.session import SignedCookieSessionFactory
 from pyramid.settings import asbool
 from pyramid.view import view_config
 
-from crm.core import tokens
-from crm.core.errors import Forbidden, Unauthorized
+from crm.core import logins
+from crm.core.errors import Unauthorized
 from crm.core.web.pages.helpers import _, render
 from crm.core.web.pages.i18n import LOCALES, SESSION_LOCALE
-from crm.core.web.security import SESSION_USER
+from crm.core.web.security import log_in
 
 log = logging.getLogger(__name__)
 SESSION_HOURS = 8
@@ -76,16 +80,18 @@ def login(request):
     password = request.POST.get("password", "")
     target = safe_next(request.POST.get("next"))
     try:
-        user = tokens.authenticate(request.dbsession, username, password, now=request.registry.crm.clock())
+        user = logins.login(request.registry.crm, username, password)
     except Unauthorized:
         error = _(request, "Wrong username or password.")
-    except Forbidden as e:
-        error = _(request, "This account is locked for now; try again later.") if "locked" in e.message \
-            else _(request, "This account is disabled.")
+    except logins.AccountLocked as e:
+        error = _(request, "Too many failed logins: this account is locked until ${time}. Try again then, or ask an administrator to unlock it.",
+                  time=e.until.strftime("%Y-%m-%d %H:%M"))
+    except logins.AccountDisabled:
+        error = _(request, "This account is disabled.")
     else:
         locale = request.session.get(SESSION_LOCALE)
         request.session.invalidate()  # a new session (and CSRF token) for the logged-in user
-        request.session[SESSION_USER] = user["id"]
+        log_in(request, user)
         if locale:
             request.session[SESSION_LOCALE] = locale
         new_csrf_token(request)

@@ -1,0 +1,60 @@
+"""Sharing on a record's detail page (客户共享): the shares of the record, a form to share it with a
+user or a department for reading or editing, and a button per share to revoke it. Shown to the
+people who may change the record; the rules are :mod:`crm.core.sharing`."""
+from pyramid.httpexceptions import HTTPFound
+from pyramid.view import view_config
+
+from crm.core import sharing
+from crm.core.errors import ValidationFailed
+from crm.core.web import security
+from crm.core.web.pages.helpers import N_, Display, _, flash, page_entity
+
+ACCESS_LABELS = {"read": N_("Read"), "edit": N_("Read and change")}
+
+
+def sharing_panel(request, entity, record):
+    """What the detail page shows about sharing, or None for people who may not manage it."""
+    records = request.records
+    if not sharing.may_share(records, entity.name, record):
+        return None
+    display = Display(request)
+    rows = [{**row, "access_label": _(request, ACCESS_LABELS[row["access"]]),
+             "when": display.system_text("created_at", row["created_at"]), "by": display.system_text("created_by", row["created_by"]),
+             "kind": _(request, "User") if row["user_id"] is not None else _(request, "Department"),
+             "revoke_url": request.route_path("page.shares.revoke", entity=entity.name, id=record["id"], share_id=row["id"])}
+            for row in sharing.list_shares(records, entity.name, record["id"])]
+    return {"rows": rows, "url": request.route_path("page.shares", entity=entity.name, id=record["id"]),
+            "people": [(i, n) for i, n in display.user_choices() if i != records.user_id],
+            "departments": display.department_choices(),
+            "access": [(k, _(request, v)) for k, v in ACCESS_LABELS.items()]}
+
+
+def _back(request, entity, record_id):
+    return HTTPFound(request.route_path("page.detail", entity=entity.name, id=record_id) + "#sharing")
+
+
+@view_config(route_name="page.shares", request_method="POST", permission=security.UPDATE)
+def add_share(request):
+    entity = page_entity(request)
+    record_id = request.matchdict["id"]
+    post = request.POST
+    whom = post.get("whom", "")          # "user:12" or "department:3"
+    kind, _sep, raw = whom.partition(":")
+    target = int(raw) if raw.isdigit() else None
+    try:
+        sharing.share(request.records, entity.name, record_id, user_id=target if kind == "user" else None,
+                      department_id=target if kind == "department" else None, access_level=post.get("access", "read"))
+    except ValidationFailed:
+        flash(request, _(request, "Choose a user or a department, and read or change."), "error")
+    else:
+        flash(request, _(request, "The record was shared."), "success")
+    return _back(request, entity, record_id)
+
+
+@view_config(route_name="page.shares.revoke", request_method="POST", permission=security.UPDATE)
+def revoke_share(request):
+    entity = page_entity(request)
+    record_id = request.matchdict["id"]
+    sharing.revoke(request.records, entity.name, record_id, int(request.matchdict["share_id"]))
+    flash(request, _(request, "The share was revoked."), "success")
+    return _back(request, entity, record_id)
