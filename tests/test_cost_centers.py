@@ -139,7 +139,7 @@ def test_unauthorized_transitions_are_refused(office):
     own = expense(rt, u, cc, 300, owner="cfo", title="财务自己的")
     act(rt, u["cfo"], own["id"], "submit")
     act(rt, u["boss"], own["id"], "manager_approve")
-    with pytest.raises(Forbidden, match="your own"):
+    with pytest.raises(Forbidden, match="自己的单据"):
         act(rt, u["cfo"], own["id"], "finance_approve")                # no self-approval
     with rt.transaction(user=u["rep"]) as records, pytest.raises(Forbidden):
         records.update("company_transaction", mine["id"], {"amount": 99})   # not editable once submitted

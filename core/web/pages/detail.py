@@ -155,8 +155,7 @@ def workflow_panel(request, entity, record):
     if flow is None:
         return None
     display = Display(request)
-    steps = [{"id": t["id"], "label": text_in(t.get("label") or t["id"], locale), "comment_required": bool(t.get("comment_required"))}
-             for t in workflows.available(records, entity.name, record["id"])]
+    steps = [flow.describe(t, locale) for t in workflows.available(records, entity.name, record["id"])]
     log = [{"at": display.system_text("at", row["at"]), "user": display.system_text("user_by", row["user_id"]) or _(request, "System"),
             "from": flow.state_label(row["from_state"], locale), "to": flow.state_label(row["to_state"], locale),
             "comment": row["comment"]} for row in workflows.log(records, entity.name, record["id"])]
@@ -174,11 +173,8 @@ def transition(request):
     try:
         workflows.transition(request.records, entity.name, record_id, request.POST.get("transition", ""),
                              comment=request.POST.get("comment"), version=int(version) if version.isdigit() else None)
-    except Conflict as e:
+    except (Conflict, Forbidden, ValidationFailed, Vetoed) as e:
         flash(request, _(request, "The step could not be taken: ${reason}", reason=e.message), "error")
-    except (ValidationFailed, Vetoed) as e:
-        reason = "; ".join(str(v) for v in e.fields.values()) or e.message
-        flash(request, _(request, "The step could not be taken: ${reason}", reason=reason), "error")
     else:
         flash(request, _(request, "The step was taken."), "success")
     return HTTPFound(request.route_path("page.detail", entity=entity.name, id=record_id))
