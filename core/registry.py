@@ -23,7 +23,8 @@ SYSTEM_FIELDS = ("id", "version", "created_at", "created_by", "updated_at", "upd
 CHILD_SYSTEM_FIELDS = ("id", "parent_id", "sort_order")
 CORE, CUSTOM = "core", "custom"
 # entity names the web paths use for themselves (/api/v1/trash, /app/admin ...)
-RESERVED_ENTITY_NAMES = frozenset({"health", "auth", "meta", "trash", "admin", "files", "notifications", "openapi", "static", "api", "app"})
+RESERVED_ENTITY_NAMES = frozenset({"health", "auth", "meta", "trash", "admin", "files", "notifications", "openapi", "static", "api", "app",
+                                  "approvals"})
 
 
 def load_schema():

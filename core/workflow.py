@@ -292,3 +292,21 @@ def my_approvals(records, limit=200, scan=2000):
             if cursor is None:
                 break
     return waiting[:limit]
+
+
+def approves_anything(records):
+    """Is there a workflow step the acting user could approve (the "my approvals" menu entry)?"""
+    if records.user is None:
+        return False
+    return bool(records.user.get("is_admin") and records.model.workflows) or any(
+        _could_take(records, t) for workflow in records.model.workflows.values() for t in workflow.approval_steps())
+
+
+def entered_at(records, name, record_ids):
+    """{record id: when it entered its current state} (its latest logged step), one query."""
+    if not record_ids:
+        return {}
+    stmt = (sa.select(workflow_log.c.record_id, sa.func.max(workflow_log.c.at))
+            .where(workflow_log.c.entity == name, workflow_log.c.record_id.in_(sorted(record_ids)))
+            .group_by(workflow_log.c.record_id))
+    return dict(records.session.execute(stmt).all())

@@ -22,6 +22,7 @@ from crm.core.web import security
 from crm.core.web.pages import widgets
 from crm.core.web.pages.helpers import Display, _, entity_label, flash, page_entity, render, shown_fields
 from crm.core.web.pages.lists import list_columns
+from crm.core.web.pages.session import safe_next
 
 RELATED_ROWS = 10
 HISTORY_ROWS = 100
@@ -177,7 +178,7 @@ def transition(request):
         flash(request, _(request, "The step could not be taken: ${reason}", reason=e.message), "error")
     else:
         flash(request, _(request, "The step was taken."), "success")
-    return HTTPFound(request.route_path("page.detail", entity=entity.name, id=record_id))
+    return HTTPFound(safe_next(request.POST.get("next"), default=request.route_path("page.detail", entity=entity.name, id=record_id)))
 
 
 @view_config(route_name="page.detail", request_method="GET", permission=security.READ)

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from pyramid.csrf import get_csrf_token
 from pyramid.renderers import get_renderer, render_to_response
 
-from crm.core import attachments, dictionaries, notifications
+from crm.core import attachments, dictionaries, notifications, workflow as workflows
 from crm.core.errors import NotFound
 from crm.core.registry import text_in
 from crm.core.tables import departments, users
@@ -125,11 +125,15 @@ class Chrome:
 
 
 def build_menu(request):
-    """Entries for the entities the user may read, then the plugins' ``crm_menu_entries`` (an
+    """待我审批 (when the user approves something), entries for the entities the user may read, then
+    the plugins' ``crm_menu_entries`` (an
     entry naming an entity takes the place of that entity's default entry), then administration;
     nested one level by ``parent``, sorted by ``order``."""
     records, runtime, locale = request.records, request.registry.crm, request.locale_name
     entries = []
+    if workflows.approves_anything(records):
+        entries.append({"id": "approvals", "label": _(request, "My approvals"), "order": 5,
+                        "url": request.route_path("page.approvals"), "parent": None})
     for i, entity in enumerate(runtime.metadata.entities.values()):
         if entity.is_child or entity.singleton or not records.access.allowed(entity.name, "read"):
             continue
