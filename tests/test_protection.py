@@ -15,7 +15,8 @@ POOL_VIEW, MANAGE = "protection.pool_view", "protection.manage"
 
 
 def make_team(runtime):
-    """销售部 (manager: boss) with rep1, rep2 (pool reps) and outsider (a rep without the pool)."""
+    """销售部 (manager: boss) with rep1, rep2 (pool reps) and outsider (a rep without the pool: the
+    core's sales_rep rules, without the pool permission this plugin adds to sales_rep)."""
     people = {}
     with runtime.transaction() as records:
         s, now = records.session, records.now()
@@ -24,9 +25,10 @@ def make_team(runtime):
         boss_rules = {**access.DEFAULT_ROLES["sales_manager"]["rules"], "permissions": ["recycle_bin", POOL_VIEW, MANAGE]}
         access.save_role(s, "pool_rep", {"zh_CN": "公海销售"}, rep_rules, known_permissions=known)
         access.save_role(s, "pool_manager", {"zh_CN": "公海主管"}, boss_rules, known_permissions=known)
+        access.save_role(s, "plain_rep", {"zh_CN": "销售（无公海）"}, access.DEFAULT_ROLES["sales_rep"]["rules"])
         boss = org.add_user(s, "boss", "password-boss", now=now, role_names=["pool_manager"])
         dept = org.create_department(s, "销售部", manager_id=boss)
-        for name, roles in (("rep1", ["pool_rep"]), ("rep2", ["pool_rep"]), ("outsider", ["sales_rep"])):
+        for name, roles in (("rep1", ["pool_rep"]), ("rep2", ["pool_rep"]), ("outsider", ["plain_rep"])):
             org.add_user(s, name, "password-" + name, now=now, department_id=dept, role_names=roles, manager_id=boss)
         org.update_user(s, boss, department_id=dept)
         for name in ("boss", "rep1", "rep2", "outsider"):

@@ -143,10 +143,12 @@ def build_menu(request):
                         "default": True})
     for _plugin, items in runtime.plugins.call_each("crm_menu_entries"):
         for item in items or []:
+            if not menu_entry_allowed(records, item):
+                continue
             url = item.get("url")
             if item.get("entity"):
                 target = runtime.metadata.entities.get(item["entity"])
-                if target is None or target.is_child or not records.access.allowed(target.name, "read"):
+                if target is None or target.is_child:
                     continue
                 url = url or request.route_path("page.list", entity=target.name)
             if item.get("entity"):  # the plugin's placement replaces the default entry of that entity
@@ -179,6 +181,17 @@ def build_menu(request):
             item["active"] = bool(item["url"]) and (path == item["url"] or path.startswith(item["url"] + "/"))
     top.sort(key=lambda e: e["order"])
     return [e for e in top if e["url"] or e["children"]]
+
+
+def menu_entry_allowed(records, item):
+    """What a menu entry needs: its ``permission`` (a name or a list, any of them) and, with an
+    ``entity``, its ``action`` on it (default ``read``)."""
+    needed = item.get("permission")
+    if needed and not any(records.access.has(p) for p in ([needed] if isinstance(needed, str) else needed)):
+        return False
+    if item.get("entity"):
+        return records.access.allowed(item["entity"], item.get("action") or "read")
+    return True
 
 
 class Display:
