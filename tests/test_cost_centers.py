@@ -460,6 +460,13 @@ def test_pages_request_approval_report_and_statement(office, clock):
     assert "超过成本上限" in refused.text and "上海展会" in refused.text
     assert [read(rt, "company_transaction", r["id"])["status"] for r in (hotel, extra)] == ["approved", "manager_approved"]
 
+    listed = cfo.get("/app/cost_center").html.select_one(".list-table tbody tr")     # 900 of 1,000: over the warning line
+    assert listed["data-style"] == "warning" and listed["title"] == "支出已达预警线" and "上海展会" in listed.text
+    with rt.transaction(user=u["budget"]) as records:
+        records.update("cost_center", cc["id"], {"ceiling": 800})                      # lowered below what was spent
+    assert cfo.get("/app/cost_center").html.select_one(".list-table tbody tr")["data-style"] == "danger"
+    with rt.transaction(user=u["budget"]) as records:
+        records.update("cost_center", cc["id"], {"ceiling": 1000})
     detail = cfo.get(f"/app/cost_center/{cc['id']}")
     assert f"/app/cost_centers/report?cost_center={cc['id']}" in detail.text
     report = cfo.get(f"/app/cost_centers/report?cost_center={cc['id']}")

@@ -21,7 +21,7 @@ from crm.core.registry import text_in
 from crm.core.web import security
 from crm.core.web.pages import widgets
 from crm.core.web.pages.helpers import Display, _, entity_label, flash, page_entity, render, shown_fields
-from crm.core.web.pages.lists import list_columns
+from crm.core.web.pages.lists import list_columns, row_style
 from crm.core.web.pages.session import safe_next
 
 RELATED_ROWS = 10
@@ -64,7 +64,7 @@ def load_tab(request, display, tab):
     display.preload(target, page.items)
     rows = [{"url": request.route_path("page.detail", entity=target.name, id=r["id"]),
              "title": request.records.title(target, r),
-             "cells": [display.parts(f, r.get(f.name)) for f in columns]} for r in page.items]
+             "cells": [display.parts(f, r.get(f.name)) for f in columns], **row_style(request, target, r)} for r in page.items]
     query_string = "&".join(f"{name}{'' if op == 'eq' else '__' + op}={value}" for name, op, value in filters)
     new_url = None
     if tab.get("link_field") and request.records.access.allowed(target.name, "create"):
