@@ -4,7 +4,7 @@ plugins' roles at work (an expense approved by the default roles alone)."""
 import pytest
 import sqlalchemy as sa
 
-from crm.core import access, auth, directory as org, workflow
+from crm.core import access, auth, directory as org, plugins, workflow
 from crm.core.errors import ConfigurationError
 from crm.core.tables import role_seeds, roles
 from crm.hooks import hookimpl
@@ -70,6 +70,8 @@ def test_plugin_roles_are_seeded_once_and_edits_are_kept(make_runtime):
     assert rep["entities"]["customer"]["read"] == "all"                      # an explicit "own" widened
     assert rep["fields"]["customer"] == {"credit_limit": "readonly", "remark": "readonly"}
     assert stored(rt, "auditor") is None                                     # extending a missing role: skipped
+    row = next(r for r in plugins.describe(rt) if r["name"] == "loyalty")     # crm plugins list
+    assert row["contributes"]["roles"] == ["loyalty_clerk", "+sales_manager", "+sales_rep", "+auditor"]
 
     with rt.transaction() as records:                                        # the administrator edits
         s = records.session
