@@ -126,9 +126,9 @@ class Chrome:
 
 def build_menu(request):
     """待我审批 (when the user approves something), entries for the entities the user may read, then
-    the plugins' ``crm_menu_entries`` (an
-    entry naming an entity takes the place of that entity's default entry), then administration;
-    nested one level by ``parent``, sorted by ``order``."""
+    the plugins' ``crm_menu_entries`` the user has what they need for (an entry naming an entity
+    takes the place of that entity's default entry), then administration; nested one level by
+    ``parent``, sorted by ``order``."""
     records, runtime, locale = request.records, request.registry.crm, request.locale_name
     entries = []
     if workflows.approves_anything(records):
