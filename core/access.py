@@ -20,12 +20,14 @@ added for ``read`` (read or edit shares) and ``update`` (edit shares). Plugins a
 restrictions through the ``crm_access_grants`` / ``crm_access_restrictions`` hooks.
 Administrators and the system (no user: jobs, the CLI) are not restricted.
 """
+import copy
+import datetime as dt
 import re
 
 import sqlalchemy as sa
 
-from crm.core.errors import ValidationFailed
-from crm.core.tables import departments, roles, shares, user_roles, users
+from crm.core.errors import ConfigurationError, ValidationFailed
+from crm.core.tables import departments, role_seeds, roles, shares, user_roles, users
 
 ACTIONS = ("read", "create", "update", "delete", "export", "import", "assign", "restore")
 SCOPES = ("none", "own", "department", "department_tree", "all")
@@ -91,12 +93,85 @@ def all_permissions(runtime):
     return declared
 
 
-def seed_roles(connection):
-    """Insert the default roles that do not exist yet (edited roles are kept)."""
+def plugin_roles(runtime):
+    """The roles the enabled plugins ship (``crm_roles``), checked: ``(new_roles, additions)`` with
+    ``new_roles`` {name: {"label", "rules", "plugin"}} and ``additions`` [(plugin, role name, rules)].
+    A bad definition stops ``crm db upgrade`` naming the plugin (ConfigurationError)."""
+    known_entities, known_permissions = set(runtime.metadata.entities), set(all_permissions(runtime))
+    new_roles, additions = {}, []
+    for plugin, items in runtime.plugins.call_each("crm_roles"):
+        for i, item in enumerate(items or []):
+            where = f"plugin {plugin!r}, crm_roles item {i}"
+            if not isinstance(item, dict) or ("name" in item) == ("extends" in item):
+                raise ConfigurationError(f"{where}: a role is a dict with either name (a new role) or extends (additions)")
+            problems = validate_rules(item.get("rules"), known_entities, known_permissions)
+            if problems:
+                pointer, message = next(iter(problems.items()))
+                raise ConfigurationError(f"{where}: rules{pointer}: {message}")
+            if "extends" in item:
+                additions.append((plugin, item["extends"], item["rules"]))
+                continue
+            name = item["name"]
+            if name in DEFAULT_ROLES or name in new_roles:
+                raise ConfigurationError(f"{where}: role {name!r} is defined already; use extends to add to it")
+            new_roles[name] = {"label": item.get("label") or name, "rules": item["rules"], "plugin": plugin}
+    return new_roles, additions
+
+
+def _addition_items(rules):
+    """A role addition as (key, apply) pairs, one per entity action, field rule and permission."""
+    for entity, actions in (rules.get("entities") or {}).items():
+        for action, scope in (actions or {}).items():
+            def widen(target, entity=entity, action=action, scope=scope):
+                current = target.setdefault("entities", {}).setdefault(entity, {})
+                if SCOPES.index(scope) > SCOPES.index(current.get(action, "none")):
+                    current[action] = scope   # an explicit scope of the role wins when it is wider
+            yield f"entities/{entity}/{action}", widen
+    for entity, fields in (rules.get("fields") or {}).items():
+        for field, value in (fields or {}).items():
+            def restrict(target, entity=entity, field=field, value=value):
+                target.setdefault("fields", {}).setdefault(entity, {}).setdefault(field, value)
+            yield f"fields/{entity}/{field}", restrict
+    for permission in rules.get("permissions") or []:
+        def grant(target, permission=permission):
+            granted = target.setdefault("permissions", [])
+            if permission not in granted:
+                granted.append(permission)
+        yield f"permissions/{permission}", grant
+
+
+def seed_roles(connection, new_roles=None, additions=(), now=None):
+    """On ``crm db upgrade``: insert the default roles (the core's, then those the plugins ship)
+    that do not exist yet; roles that exist, edited or not, are kept as they are. Then apply the
+    plugins' additions to existing roles, each entity action, field rule and permission once
+    (recorded in ``crm_role_seeds``): what an administrator later takes away stays away."""
     existing = set(connection.execute(sa.select(roles.c.name)).scalars())
-    rows = [dict(name=n, label=r["label"], rules=r["rules"]) for n, r in DEFAULT_ROLES.items() if n not in existing]
+    wanted = {**DEFAULT_ROLES, **(new_roles or {})}
+    rows = [dict(name=n, label=r["label"], rules=r["rules"]) for n, r in wanted.items() if n not in existing]
     if rows:
         connection.execute(roles.insert(), rows)
+    if not additions:
+        return
+    applied = set(connection.execute(sa.select(role_seeds.c.key)).scalars())
+    stored = {r.name: (r.id, r.rules) for r in connection.execute(sa.select(roles.c.id, roles.c.name, roles.c.rules))}
+    done = []
+    for plugin, role_name, rules in additions:
+        if role_name not in stored:
+            continue   # no such role (yet): applied when it exists
+        role_id, current = stored[role_name]
+        changed = copy.deepcopy(current or {})
+        for item, apply in _addition_items(rules):
+            key = f"{plugin}:{role_name}:{item}"[:255]
+            if key not in applied:
+                apply(changed)
+                applied.add(key)
+                done.append(key)
+        if changed != current:
+            connection.execute(roles.update().where(roles.c.id == role_id).values(rules=changed))
+            stored[role_name] = (role_id, changed)
+    if done:
+        when = now or dt.datetime.now()
+        connection.execute(role_seeds.insert(), [dict(key=k, applied_at=when) for k in done])
 
 
 def save_role(session, name, label, rules, known_entities=None, known_permissions=None):

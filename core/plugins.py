@@ -129,6 +129,8 @@ def describe(runtime):
     for hook_name, kind in (("crm_jobs", "jobs"), ("crm_menu_entries", "menu")):
         for name, items in runtime.plugins.call_each(hook_name):
             contributed.setdefault(name, {})[kind] = [getattr(i, "name", None) or i.get("id", "?") for i in items]
+    for name, items in runtime.plugins.call_each("crm_roles"):   # new roles, and "+sales_rep" for additions
+        contributed.setdefault(name, {})["roles"] = [i.get("name") or "+" + str(i.get("extends")) for i in items]
     for impl in runtime.plugins.hook.crm_web_config.get_hookimpls():
         contributed.setdefault(impl.plugin_name, {})["routes"] = ["(web views)"]
     rows = []

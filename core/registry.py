@@ -23,7 +23,8 @@ SYSTEM_FIELDS = ("id", "version", "created_at", "created_by", "updated_at", "upd
 CHILD_SYSTEM_FIELDS = ("id", "parent_id", "sort_order")
 CORE, CUSTOM = "core", "custom"
 # entity names the web paths use for themselves (/api/v1/trash, /app/admin ...)
-RESERVED_ENTITY_NAMES = frozenset({"health", "auth", "meta", "trash", "admin", "files", "notifications", "openapi", "static", "api", "app"})
+RESERVED_ENTITY_NAMES = frozenset({"health", "auth", "meta", "trash", "admin", "files", "notifications", "openapi", "static", "api", "app",
+                                  "approvals"})
 
 
 def load_schema():
@@ -405,6 +406,11 @@ class ReferenceCheck:
             self.problem("/kanban/field", f"unknown field {data['kanban']['field']!r}")
         if data.get("child_of") and data["child_of"] not in self.model.entities:
             self.problem("/child_of", f"unknown entity {data['child_of']!r}")
+        styles = data.get("row_style")
+        for op, rules in (styles.items() if is_list_op(styles) else [(None, styles or [])]):
+            for i, rule in enumerate(rules):
+                if isinstance(rule, dict) and "when" in rule:
+                    self.expression(rule["when"], pointer("row_style", *([op] if op else []), i, "when"))
         for fname, patch in data.get("fields", {}).items():
             self.field(fname, patch, pointer("fields", fname))
         return self.problems

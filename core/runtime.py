@@ -116,7 +116,7 @@ class Runtime:
         return locations
 
     def upgrade(self):
-        """``crm db upgrade``: core and plugin migrations, then schema sync, then dictionary seeds."""
+        """``crm db upgrade``: core and plugin migrations, then schema sync, then dictionary and role seeds."""
         with self.engine.begin() as connection:
             schema.upgrade_core(connection, self.plugin_migrations())
         self.reload()
@@ -124,7 +124,8 @@ class Runtime:
             sync_plan = schema.plan(connection, self.tables)
             schema.apply(connection, sync_plan)
             seeded = schema.seed_dictionaries(connection, self.metadata)
-            access.seed_roles(connection)
+            new_roles, additions = access.plugin_roles(self)
+            access.seed_roles(connection, new_roles, additions, now=self.clock())
         return sync_plan, seeded
 
     def diff(self):

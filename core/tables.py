@@ -145,6 +145,14 @@ roles = sa.Table(
     sa.Column("rules", sa.JSON, nullable=False),
 )
 
+# plugin additions to roles (``crm_roles`` with ``extends``) applied once each: an administrator who
+# takes one away again keeps it away (core/access.py, seed_roles)
+role_seeds = sa.Table(
+    "crm_role_seeds", core_metadata,
+    sa.Column("key", sa.String(255), primary_key=True),
+    sa.Column("applied_at", sa.DateTime, nullable=False),
+)
+
 user_roles = sa.Table(
     "crm_user_roles", core_metadata,
     sa.Column("user_id", ID_TYPE, primary_key=True, autoincrement=False),

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from crm.core import expressions, notifications
 from crm.core.access import owner_field
-from crm.core.errors import Conflict, Forbidden, NotFound, ValidationFailed, Vetoed
+from crm.core.errors import BadRequest, Conflict, Forbidden, NotFound, ValidationFailed, Vetoed
 from crm.core.registry import text_in
 from crm.core.tables import roles, user_roles, users, workflow_log
 from crm.hooks import Veto
@@ -36,6 +36,20 @@ class Workflow:
 
     def state_label(self, state, locale="zh_CN"):
         return text_in(self.states.get(state, {}).get("label") or state or "", locale)
+
+    def transition_label(self, transition, locale="zh_CN"):
+        """A step's button text: its own label, else the label of the state it leads to."""
+        return text_in(transition.get("label") or "", locale) or self.state_label(transition["to"], locale)
+
+    def describe(self, transition, locale="zh_CN"):
+        """A step as buttons and API clients show it."""
+        return {"id": transition["id"], "label": self.transition_label(transition, locale), "to": transition["to"],
+                "to_label": self.state_label(transition["to"], locale),
+                "comment_required": bool(transition.get("comment_required"))}
+
+    def approval_steps(self):
+        """The steps that are someone's approval: allowed to more than the record's owner and "anyone"."""
+        return [t for t in self.spec["transitions"] if set(t.get("allowed", ["anyone"])) - {"owner", "anyone"}]
 
 
 def check_workflow(model, doc):
@@ -84,6 +98,15 @@ def _role_names(records):
     return records._workflow_roles
 
 
+def _owner(records, user_id):
+    """(manager_id, department_id) of a record's owner, looked up once per record service."""
+    cache = records.__dict__.setdefault("_workflow_owners", {})
+    if user_id not in cache:
+        cache[user_id] = records.session.execute(
+            sa.select(users.c.manager_id, users.c.department_id).where(users.c.id == user_id)).first()
+    return cache[user_id]
+
+
 def matches(records, principal, entity, record):
     """Is the acting user ``principal`` for this record?"""
     user = records.user
@@ -97,7 +120,7 @@ def matches(records, principal, entity, record):
     if principal == "manager":
         if owner_id is None or owner_id == user["id"]:
             return False
-        owner = records.session.execute(sa.select(users.c.manager_id, users.c.department_id).where(users.c.id == owner_id)).first()
+        owner = _owner(records, owner_id)
         return owner is not None and (owner.manager_id == user["id"] or owner.department_id in records.access.departments_for("own"))
     kind, _, name = principal.partition(":")
     if kind == "role":
@@ -113,18 +136,32 @@ def _may(records, principals, entity, record):
     return any(matches(records, p, entity, record) for p in principals)
 
 
+REASONS = {
+    "state": {"zh_CN": "当前状态“{state}”下不能执行此步骤", "en": "not possible in state {state}"},
+    "principal": {"zh_CN": "你无权执行此步骤", "en": "you may not take this step"},
+    "self": {"zh_CN": "不能审批自己的单据", "en": "you may not approve your own record"},
+    "condition": {"zh_CN": "不满足此步骤的条件", "en": "the condition of this step is not met"},
+    "comment": {"zh_CN": "此步骤必须填写意见", "en": "a comment is required for this step"},
+}
+
+
+def _reason(records, key, **values):
+    texts = REASONS[key]
+    return (texts["zh_CN"] if records.locale.startswith("zh") else texts["en"]).format(**values)
+
+
 def can_take(records, workflow, transition, entity, record):
     """(True, "") or (False, why) for the acting user and this record now."""
     if record.get(workflow.state_field) not in transition["from"]:
-        return False, f"not possible in state {workflow.state_label(record.get(workflow.state_field), records.locale)}"
+        return False, _reason(records, "state", state=workflow.state_label(record.get(workflow.state_field), records.locale))
     if not _may(records, transition.get("allowed", ["anyone"]), entity, record):
-        return False, "you may not take this step"
+        return False, _reason(records, "principal")
     if transition.get("self_approval") is False and records.user is not None \
             and record.get(owner_field(entity)) == records.user["id"]:
-        return False, "you may not approve your own record"
+        return False, _reason(records, "self")
     condition = transition.get("condition")
     if condition is not None and not expressions.truthy(expressions.evaluate(condition, record, today=records.today())):
-        return False, "the condition of this step is not met"
+        return False, _reason(records, "condition")
     return True, ""
 
 
@@ -164,7 +201,8 @@ def transition(records, name, record_id, transition_id, comment=None, version=No
     with records.session.begin_nested():
         record = records._get(entity, record_id)
         if version is not None and int(version) != record["version"]:
-            raise Conflict(f"{entity.label_in(records.locale)} #{record['id']} was changed by someone else; reload", {"version": "stale"})
+            raise Conflict(f"{entity.label_in(records.locale)} #{record['id']} was changed by someone else "
+                           f"(version {record['version']}, yours {version}); reload", {"version": "stale"})
         allowed, why = can_take(records, workflow, step, entity, record)
         if not allowed:
             if record.get(workflow.state_field) not in step["from"]:
@@ -172,7 +210,7 @@ def transition(records, name, record_id, transition_id, comment=None, version=No
             raise Forbidden(why)
         comment = (comment or "").strip() or None
         if step.get("comment_required") and not comment:
-            raise ValidationFailed("a comment is required for this step", {"comment": records.message("required")})
+            raise ValidationFailed(_reason(records, "comment"), {"comment": records.message("required")})
         try:
             records.runtime.plugins.hook.crm_before_transition(ctx=records, entity=entity, record=record, transition=step, comment=comment)
         except Veto as veto:
@@ -181,7 +219,8 @@ def transition(records, name, record_id, transition_id, comment=None, version=No
         values = {workflow.state_field: step["to"]}
         for field, expr in target.get("set", {}).items():
             values[field] = _jsonable(expressions.evaluate(expr, {**record, **values}, today=records.today()))
-        after = records.as_system().update(name, record["id"], values)
+        # with the version read above: of two people taking a step on one record at once, the second gets 409
+        after = records.as_system().update(name, record["id"], values, version=record["version"])
         log_id = records.session.execute(workflow_log.insert().values(
             entity=name, record_id=record["id"], workflow=workflow.name, transition=transition_id,
             from_state=record.get(workflow.state_field), to_state=step["to"], user_id=records.user_id,
@@ -212,21 +251,73 @@ def log(records, name, record_id):
     return [dict(r) for r in records.session.execute(stmt).mappings()]
 
 
-def my_approvals(records, limit=200):
-    """What waits for the acting user: records (within reach) in a state where the user may take a
-    transition that is not the owner's own step. [(entity name, record, [transitions])]."""
+def _could_take(records, transition):
+    """The principals of ``transition`` the acting user matches on some record (by role, by name,
+    or as someone's manager), leaving out administrators' right to take any step: an inbox holds
+    the steps that are the user's own to take."""
+    user, kinds = records.user, set()
+    for principal in transition.get("allowed", ["anyone"]):
+        kind, _, name = principal.partition(":")
+        if (kind == "role" and name in _role_names(records)) or (kind == "user" and user.get("username") == name):
+            kinds.add(kind)
+        elif kind == "manager" and (records.access.reports() or records.access.departments_for("own")):
+            kinds.add(kind)
+    return kinds
+
+
+def my_approvals(records, limit=200, scan=2000):
+    """What waits for the acting user (待我审批): records within their reach in a state where they
+    may take an approval step (one allowed to more than the owner and "anyone"), matching one of
+    its principals themselves. [(entity name, record, [transitions])], at most ``limit`` of them,
+    oldest first per workflow; at most ``scan`` records are read per workflow."""
+    if records.user is None:
+        return []
     waiting = []
     for name, workflow in records.model.workflows.items():
-        states = sorted({s for t in workflow.spec["transitions"] for s in t["from"]
-                         if set(t.get("allowed", ["anyone"])) - {"owner", "anyone"}})
-        if not states or not records.access.allowed(name, "read"):
+        steps = [(t, _could_take(records, t)) for t in workflow.approval_steps()]
+        steps = [(t, kinds) for t, kinds in steps if kinds]
+        if not steps or not records.access.allowed(name, "read"):
             continue
         entity = records.entity(name)
-        page = records.list(name, filters=[(workflow.state_field, "in", ",".join(states))], sort="id", limit=limit)
-        for record in page.items:
-            full = records._get(entity, record["id"])
-            steps = [t for t in workflow.spec["transitions"]
-                     if set(t.get("allowed", ["anyone"])) - {"owner", "anyone"} and can_take(records, workflow, t, entity, full)[0]]
-            if steps:
-                waiting.append((name, record, steps))
-    return waiting
+        states = sorted({s for t, _ in steps for s in t["from"]})
+        filters = [(workflow.state_field, "in", ",".join(states))]
+        if all(kinds == {"manager"} for _, kinds in steps):   # only as a manager: only their people's records
+            people = [p for p in records.access.people_for("own") if p != records.user_id]
+            filters.append((owner_field(entity), "in", ",".join(map(str, people or [0]))))
+        cursor, seen = None, 0
+        while len(waiting) < limit and seen < scan:
+            try:
+                page = records.list(name, filters=filters, sort="id", limit=min(200, scan - seen), cursor=cursor)
+            except (BadRequest, Forbidden):   # e.g. the owner field is hidden from the user
+                break
+            # list rows lack child rows and the fields hidden from the user: conditions see whole records
+            whole = any(f.type == "table" for f in entity.fields.values()) or records.access.hidden_fields(name)
+            for record in page.items:
+                full = records._get(entity, record["id"]) if whole else record
+                mine = [t for t, _ in steps if any(matches(records, p, entity, full) for p in t.get("allowed", []))
+                        and can_take(records, workflow, t, entity, full)[0]]
+                if mine:
+                    waiting.append((name, record, mine))
+            seen += len(page.items)
+            cursor = page.next_cursor
+            if cursor is None:
+                break
+    return waiting[:limit]
+
+
+def approves_anything(records):
+    """Is there a workflow step the acting user could approve (the "my approvals" menu entry)?"""
+    if records.user is None:
+        return False
+    return bool(records.user.get("is_admin") and records.model.workflows) or any(
+        _could_take(records, t) for workflow in records.model.workflows.values() for t in workflow.approval_steps())
+
+
+def entered_at(records, name, record_ids):
+    """{record id: when it entered its current state} (its latest logged step), one query."""
+    if not record_ids:
+        return {}
+    stmt = (sa.select(workflow_log.c.record_id, sa.func.max(workflow_log.c.at))
+            .where(workflow_log.c.entity == name, workflow_log.c.record_id.in_(sorted(record_ids)))
+            .group_by(workflow_log.c.record_id))
+    return dict(records.session.execute(stmt).all())

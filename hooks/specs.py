@@ -47,8 +47,11 @@ def crm_jobs():
 
 @hookspec
 def crm_menu_entries():
-    """Return menu entries as dicts: ``{"id", "label", "entity" | "url", "parent", "order"}``.
-    ``label`` is translatable (``{"zh_CN": ..., "en": ...}``)."""
+    """Return menu entries as dicts: ``{"id", "label", "entity" | "url", "parent", "order"}``,
+    optionally with what the entry needs: ``"permission"`` (a special permission name, or a list:
+    any of them) and ``"action"`` (with ``entity``: the entity action, default ``"read"``). An
+    entry the user lacks them for is left out. ``label`` is translatable
+    (``{"zh_CN": ..., "en": ...}``)."""
 
 
 @hookspec
@@ -150,6 +153,21 @@ def crm_permissions():
     """Return the special permissions (特殊权限) this plugin declares, as dicts
     ``{"name": "<plugin>.<what>", "label": {"zh_CN": ..., "en": ...}}``. Roles grant them by name;
     code asks ``ctx.access.has(name)``."""
+
+
+@hookspec
+def crm_roles():
+    """Return the default roles this plugin ships, seeded by ``crm db upgrade``, as dicts:
+
+    - ``{"name", "label", "rules"}``: a new role (e.g. ``finance``), created when no role of that
+      name exists; a role that exists (edited or not) is left as it is;
+    - ``{"extends": "<role>", "rules"}``: additions to another role (the core's ``sales_rep``,
+      ``sales_manager``, ``viewer`` or another plugin's): every entity action, field rule and
+      permission in ``rules`` is applied once (a scope only ever widens an explicit one), and
+      recorded, so what an administrator later takes away stays away.
+
+    ``rules`` has the shape of a role's rules (``entities``, ``fields``, ``permissions``; see
+    docs/permissions.md) and is checked against the known entities and permissions."""
 
 
 @hookspec

@@ -201,7 +201,7 @@ class PoolPlugin:
 
 
 def test_plugin_grants_and_restrictions(make_runtime):
-    rt = make_runtime(plugins=[("pool", PoolPlugin())])
+    rt = make_runtime(plugins=[("pool", PoolPlugin())], enabled="pool")   # no other plugin's grants (protection's pool)
     assert "pool.view" in access.all_permissions(rt)
     with rt.transaction() as records:
         s = records.session

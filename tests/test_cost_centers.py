@@ -139,7 +139,7 @@ def test_unauthorized_transitions_are_refused(office):
     own = expense(rt, u, cc, 300, owner="cfo", title="财务自己的")
     act(rt, u["cfo"], own["id"], "submit")
     act(rt, u["boss"], own["id"], "manager_approve")
-    with pytest.raises(Forbidden, match="your own"):
+    with pytest.raises(Forbidden, match="自己的单据"):
         act(rt, u["cfo"], own["id"], "finance_approve")                # no self-approval
     with rt.transaction(user=u["rep"]) as records, pytest.raises(Forbidden):
         records.update("company_transaction", mine["id"], {"amount": 99})   # not editable once submitted
@@ -460,6 +460,13 @@ def test_pages_request_approval_report_and_statement(office, clock):
     assert "超过成本上限" in refused.text and "上海展会" in refused.text
     assert [read(rt, "company_transaction", r["id"])["status"] for r in (hotel, extra)] == ["approved", "manager_approved"]
 
+    listed = cfo.get("/app/cost_center").html.select_one(".list-table tbody tr")     # 900 of 1,000: over the warning line
+    assert listed["data-style"] == "warning" and listed["title"] == "支出已达预警线" and "上海展会" in listed.text
+    with rt.transaction(user=u["budget"]) as records:
+        records.update("cost_center", cc["id"], {"ceiling": 800})                      # lowered below what was spent
+    assert cfo.get("/app/cost_center").html.select_one(".list-table tbody tr")["data-style"] == "danger"
+    with rt.transaction(user=u["budget"]) as records:
+        records.update("cost_center", cc["id"], {"ceiling": 1000})
     detail = cfo.get(f"/app/cost_center/{cc['id']}")
     assert f"/app/cost_centers/report?cost_center={cc['id']}" in detail.text
     report = cfo.get(f"/app/cost_centers/report?cost_center={cc['id']}")
@@ -537,3 +544,27 @@ def test_browser_request_approval_and_statement(office, database_url):
             rep.screenshot(path=str(artifacts / "cost_centers_report.png"), full_page=True)
     assert not errors, f"JavaScript errors: {errors}"
     assert read(rt, "cost_center", cc["id"])["spent"] == D("2600.80")
+
+
+def test_a_project_gets_its_cost_center_when_both_plugins_are_enabled(make_runtime):
+    """The real projects plugin (not a test entity): a new project gets a cost center owned by its
+    manager, shown as a related tab on the project's page."""
+    from tests.test_pages import Site
+    rt = make_runtime(**{"crm.cost_centers.default_ceiling": "20000"})
+    with rt.transaction() as records:
+        pm = org.add_user(records.session, "pm", "password-pm", now=records.now(), role_names=["project_manager"])
+    with rt.transaction(user=_user(rt, "pm")) as records:
+        project = records.create("project", {"name": "苏州工厂实施", "type": "implementation", "manager_id": pm})
+    with rt.transaction() as records:
+        found = ledger.cost_centers_of(records, "project", project["id"])
+    assert [(c["name"], c["owner_id"], c["ceiling"]) for c in found] == [("项目 苏州工厂实施", pm, D("20000"))]
+    site = Site(rt)
+    site.login("pm", "password-pm")
+    page = site.get(f"/app/project/{project['id']}")
+    tabs = [t.get_text(" ", strip=True) for t in page.html.select('[role="tab"]')]
+    assert any(t.startswith("成本中心") for t in tabs) and "项目 苏州工厂实施" in page.text
+
+
+def _user(rt, username):
+    with rt.transaction() as records:
+        return auth.get_user(records.session, username=username)

@@ -11,6 +11,7 @@ from openapi_spec_validator import validate
 
 from crm.hooks import hookimpl
 from tests.api_fixtures import make_api, api  # noqa: F401 (fixtures)
+from tests.test_workflow import ExpensePlugin
 
 EXTRA_FIELD = {"extends": "partner", "fields": {"rating_plugin_level": {"type": "integer", "min": 1, "max": 9,
                                                                          "label": {"zh_CN": "等级", "en": "Level"}}}}
@@ -39,6 +40,13 @@ def test_document_is_valid_openapi_31(make_api):
     assert not any(p.startswith("/api/v1/deal_line") for p in paths)  # child tables are no resource
     assert paths["/api/v1/auth/token"]["post"]["security"] == []
     assert "409" in paths["/api/v1/deal/{id}"]["patch"]["responses"]
+    # the workflow endpoints, for the entities that have a workflow (cost_centers' here)
+    assert not any("/api/v1/deal/{id}/transitions" in p for p in paths)
+    step = paths["/api/v1/company_transaction/{id}/transitions/{transition}"]
+    assert step["parameters"][1]["schema"]["enum"] == sorted(
+        t["id"] for t in api.runtime.metadata.workflows["company_transaction"].spec["transitions"])
+    assert set(step["post"]["responses"]) == {"200", "400", "401", "403", "404", "409", "422"}
+    assert "/api/v1/company_transaction/{id}/workflow_log" in paths and "/api/v1/approvals" in paths
 
 
 def test_entity_schemas_are_the_input_schemas(api):
@@ -119,7 +127,7 @@ def test_schemathesis_finds_no_server_errors_and_no_schema_violations(make_api, 
                                                    response_headers_conformance, response_schema_conformance,
                                                    status_code_conformance, unsupported_method)
 
-    api = make_api(enabled=PLUGINS)
+    api = make_api(enabled=PLUGINS, plugins=[("expenses", ExpensePlugin(veto_over=50000))])   # with a workflow
     app = api.app.app
     schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", app, config=schemathesis.Config())
     schema.config.generation.update(with_security_parameters=False, max_examples=MAX_EXAMPLES)
@@ -130,6 +138,7 @@ def test_schemathesis_finds_no_server_errors_and_no_schema_violations(make_api, 
     partner = api.post("partner", {"name": "甲"}, status=201).json["id"]
     for i in range(3):
         api.post("deal", {"title": f"单{i}", "partner_id": partner, "lines": [{"product": "笔"}]}, status=201)
+        api.post("expense", {"title": f"报销{i}", "amount": 100 * (i + 1)}, status=201)
 
     failures, started, ran = [], time.monotonic(), 0
     for result in schema.get_all_operations():

@@ -161,7 +161,7 @@ def test_redemption_never_goes_below_zero_and_uses_soonest_expiring_points(runti
             service.redeem(records, customer["id"], 1, "discount")
         assert balance(records, customer["id"]) == 0
     with runtime.transaction() as records:
-        other = records.create("customer", {"name": "别人的客户"})
+        other = records.create("customer", {"name": "别人的客户", "owner_id": people["clerk"]["id"]})
     with runtime.transaction(user=people["rep"]) as records, pytest.raises(NotFound):
         service.redeem(records, other["id"], 1, "gift")                            # not within the rep's reach
 

@@ -15,7 +15,8 @@ POOL_VIEW, MANAGE = "protection.pool_view", "protection.manage"
 
 
 def make_team(runtime):
-    """销售部 (manager: boss) with rep1, rep2 (pool reps) and outsider (a rep without the pool)."""
+    """销售部 (manager: boss) with rep1, rep2 (pool reps) and outsider (a rep without the pool: the
+    core's sales_rep rules, without the pool permission this plugin adds to sales_rep)."""
     people = {}
     with runtime.transaction() as records:
         s, now = records.session, records.now()
@@ -24,9 +25,10 @@ def make_team(runtime):
         boss_rules = {**access.DEFAULT_ROLES["sales_manager"]["rules"], "permissions": ["recycle_bin", POOL_VIEW, MANAGE]}
         access.save_role(s, "pool_rep", {"zh_CN": "公海销售"}, rep_rules, known_permissions=known)
         access.save_role(s, "pool_manager", {"zh_CN": "公海主管"}, boss_rules, known_permissions=known)
+        access.save_role(s, "plain_rep", {"zh_CN": "销售（无公海）"}, access.DEFAULT_ROLES["sales_rep"]["rules"])
         boss = org.add_user(s, "boss", "password-boss", now=now, role_names=["pool_manager"])
         dept = org.create_department(s, "销售部", manager_id=boss)
-        for name, roles in (("rep1", ["pool_rep"]), ("rep2", ["pool_rep"]), ("outsider", ["sales_rep"])):
+        for name, roles in (("rep1", ["pool_rep"]), ("rep2", ["pool_rep"]), ("outsider", ["plain_rep"])):
             org.add_user(s, name, "password-" + name, now=now, department_id=dept, role_names=roles, manager_id=boss)
         org.update_user(s, boss, department_id=dept)
         for name in ("boss", "rep1", "rep2", "outsider"):
@@ -177,6 +179,23 @@ def test_request_and_approval(runtime, team):
     with runtime.transaction(user=team["rep2"]) as records:
         again = service.request_claim(records, other["id"], "再申请")
         assert service.cancel_request(records, again["id"])["status"] == "cancelled"
+
+
+def test_a_customer_leaving_the_pool_rejects_its_pending_requests(runtime, team):
+    configure(runtime, protection_claim_approval=True)
+    customer, = pool_customers(runtime, "抢手客户")
+    rep1, rep2 = team["rep1"]["id"], team["rep2"]["id"]
+    with runtime.transaction(user=team["rep2"]) as records:
+        asked = service.request_claim(records, customer["id"], "我先申请的")
+    with runtime.transaction(user=team["boss"]) as records:
+        service.assign(records, customer["id"], rep1, "重点客户给老销售")          # not through the request
+    with runtime.transaction() as records:
+        request = records.get("pool_claim_request", asked["id"])
+    assert request["status"] == "rejected" and "rep1" in request["decision_note"] and request["decided_by"] is None
+    assert any("被驳回" in t and "rep1" in t for t in titles(runtime, rep2))
+    with runtime.transaction(user=team["boss"]) as records, pytest.raises(Conflict, match="已处理"):
+        service.approve(records, asked["id"])
+    assert owner(runtime, customer["id"]) == rep1
 
 
 def test_limits_per_role_and_per_user(runtime, team):
@@ -402,6 +421,23 @@ def test_reclaim_no_follow_up_no_deal_and_levels(runtime, team, clock):
     # 80 days: 常跟进 had no deal within 60 days of being taken over; 成交了 had one
     assert owner(runtime, busy["id"]) is None and owner(runtime, dealt["id"]) == rep1 and owner(runtime, key["id"]) == rep1
     assert moves(runtime, idle["id"])[-1][3] == "间隔未联系（idle）" and moves(runtime, busy["id"])[-1][3] == "跟进未成功（no_deal）"
+
+
+def test_strategies_switched_off_reclaim_nothing(runtime, team, clock):
+    configure(runtime, protection_enabled=True, protection_days=5, protection_reclaim_claimed_days=1,
+              protection_reclaim_idle_days=1, protection_reclaim_no_deal_days=1, protection_reclaim_remind_days=3)
+    customer, = pool_customers(runtime, "无人跟进")
+    with runtime.transaction(user=team["rep1"]) as records:
+        service.claim(records, customer["id"])
+    for _ in range(3):
+        clock.advance(days=30)
+        list(run_due(runtime))
+    assert owner(runtime, customer["id"]) == team["rep1"]["id"]                # every strategy is off by default
+    assert not any("收回公海" in t for t in titles(runtime, team["rep1"]["id"]))
+    configure(runtime, protection_reclaim_idle=True)                          # one switched on: the next run reclaims
+    clock.advance(days=1)
+    list(run_due(runtime))
+    assert owner(runtime, customer["id"]) is None and moves(runtime, customer["id"])[-1][3] == "间隔未联系（idle）"
 
 
 def test_reclaim_when_protection_expired(runtime, team, clock):

@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from crm.core import access, auth, directory as org, notifications, workflow
-from crm.core.errors import BadRequest, NotFound, Vetoed
+from crm.core.errors import BadRequest, Forbidden, NotFound, Vetoed
 from crm.core.jobs import run_due
 from crm.plugins.sn_tracking import history, serials, service
 from tests.api_fixtures import create_user, make_api  # noqa: F401 (fixtures)
@@ -232,7 +232,7 @@ def test_dispatch_completion_and_follow_up_per_type(runtime, shop, clock):
         assert dispatched["contact_phone"] == "010-6552 8888" and dispatched["dispatched_at"] == clock()
         assert notifications.for_user(records, shop["tech"]["id"])[0]["title"].startswith("派工：FW202611-0001 门锁无法开启")
     with runtime.transaction(user=shop["tech"]) as records:
-        with pytest.raises(Exception, match="condition"):
+        with pytest.raises(Forbidden, match="不满足此步骤的条件"):
             workflow.transition(records, "service_record", request["id"], "complete")     # no repair content yet
         workflow.transition(records, "service_record", request["id"], "start")
         clock.advance(days=1)

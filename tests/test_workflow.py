@@ -192,3 +192,50 @@ def test_workflow_metadata_references_are_checked():
         registry.build([("expenses", [EXPENSE, STATUS, bad])])
     pointers = {p.pointer for p in failed.value.problems}
     assert pointers == {"/initial", "/states/archived", "/transitions/8/from/0", "/transitions/8/condition/==/0"}
+
+
+def test_my_approvals_page_menu_home_and_outcome(office):
+    """Through HTTP: the manager finds the expense under 待我审批 (menu, home page count, the list),
+    approves it there and comes back to the list; a rejection needs its comment; the requester is
+    told the outcome; a rep with nothing to approve has no such menu entry."""
+    from tests.test_pages import Site
+    rt, u, _ = office
+    with rt.transaction(user=u["rep"]) as records:
+        a = records.create("expense", {"title": "差旅", "amount": 100, "owner_id": u["rep"]["id"]})
+        b = records.create("expense", {"title": "打车", "amount": 50, "owner_id": u["rep"]["id"]})
+    for record in (a, b):
+        act(rt, u["rep"], "rep", record["id"], "submit")
+
+    def site(name):
+        browser = Site(rt)
+        browser.login(name, "password-" + name)
+        return browser
+
+    boss, rep = site("boss"), site("rep")
+    home = boss.get("/app")
+    menu = [link.text for link in home.html.select(".sidebar a")]
+    assert "待我审批" in menu
+    assert home.html.select_one("#approvals-heading .badge").text == "2"
+    assert [li.a.text for li in home.html.select("#approvals li")] == ["差旅", "打车"]
+    page = boss.get("/app/approvals")
+    rows = page.html.select("#approvals-table tbody tr")
+    assert [r.a.text for r in rows] == ["差旅", "打车"]
+    assert "已提交" in rows[0].text and "rep" in rows[0].text and "2026-11-23 09:30" in rows[0].text
+    assert [b.text.strip() for b in rows[0].select("button")] == ["主管已批", "已驳回 *"]
+    back = boss.post(f"/app/expense/{a['id']}/transition",
+                     {"transition": "manager_approve", "version": rows[0].select_one("[name=version]")["value"], "next": "/app/approvals"})
+    assert back.location.endswith("/app/approvals")
+    after = back.follow()
+    assert "已完成此步骤" in after.text and [r.a.text for r in after.html.select("#approvals-table tbody tr")] == ["打车"]
+    refused = boss.post(f"/app/expense/{b['id']}/transition", {"transition": "reject", "next": "/app/approvals"}).follow()
+    assert "此步骤必须填写意见" in refused.text
+    rejected = boss.post(f"/app/expense/{b['id']}/transition", {"transition": "reject", "comment": "不报销", "next": "https://evil.example/"})
+    assert rejected.location.endswith(f"/app/expense/{b['id']}")                       # never to another site
+    assert "待我审批" not in [link.text for link in rep.get("/app").html.select(".sidebar a")]
+    assert "没有待你审批的单据" in rep.get("/app/approvals").text
+    home = rep.get("/app")
+    assert "报销 打车：已驳回" in home.html.select_one("#reminders").text            # the outcome, with the reason
+    assert "不报销" in home.html.select_one("#reminders").text
+    detail = rep.get(f"/app/expense/{b['id']}")
+    log = detail.html.select(".workflow-card details tbody tr")
+    assert [[td.text for td in row.select("td")][2:] for row in log] == [["草稿", "已提交", ""], ["已提交", "已驳回", "不报销"]]

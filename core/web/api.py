@@ -4,7 +4,7 @@ This module registers the routes (in match order: fixed paths before ``/api/v1/{
 JSON renderer and every error view: whatever goes wrong under ``/api/v1`` answers
 ``{"error": {"code", "message", "fields"}}`` with the right status, never an HTML page. The views
 live next to it: :mod:`.api_auth` (tokens), :mod:`.api_meta` (metadata, OpenAPI),
-:mod:`.api_records` (records); :mod:`.security` decides who may call them.
+:mod:`.api_records` (records), :mod:`.api_workflow` (workflow steps, approvals); :mod:`.security` decides who may call them.
 """
 import datetime as dt
 import json
@@ -34,12 +34,16 @@ ROUTES = [
     ("api.meta.entities", "/meta/entities"),
     ("api.meta.entity", "/meta/entities/{entity}"),
     ("api.trash", "/trash"),
+    ("api.approvals", "/approvals"),
     ("api.merge", "/{entity}/merge"),
     ("api.collection", "/{entity}"),
     ("api.record", "/{entity}/" + ID),
     ("api.record.restore", "/{entity}/" + ID + "/restore"),
     ("api.record.history", "/{entity}/" + ID + "/history"),
     ("api.record.copy", "/{entity}/" + ID + "/copy"),
+    ("api.record.transitions", "/{entity}/" + ID + "/transitions"),
+    ("api.record.transition", "/{entity}/" + ID + "/transitions/{transition}"),
+    ("api.record.workflow_log", "/{entity}/" + ID + "/workflow_log"),
 ]
 # methods each route answers; anything else is a 405 with an Allow header
 METHODS = {
@@ -47,8 +51,10 @@ METHODS = {
     "api.meta.entities": ("GET",), "api.meta.entity": ("GET",), "api.trash": ("GET",),
     "api.merge": ("POST",), "api.collection": ("GET", "POST", "PATCH"), "api.record": ("GET", "PATCH", "DELETE"),
     "api.record.restore": ("POST",), "api.record.history": ("GET",), "api.record.copy": ("POST",),
+    "api.approvals": ("GET",), "api.record.transitions": ("GET",), "api.record.transition": ("POST",),
+    "api.record.workflow_log": ("GET",),
 }
-RESERVED_NAMES = ("health", "openapi.json", "auth", "meta", "trash")  # not usable as entity names in URLs
+RESERVED_NAMES = ("health", "openapi.json", "auth", "meta", "trash", "approvals")  # not usable as entity names in URLs
 
 
 class MethodNotAllowed(CrmError):
@@ -98,6 +104,7 @@ def includeme(config):
     config.scan("crm.core.web.api_auth")
     config.scan("crm.core.web.api_meta")
     config.scan("crm.core.web.api_records")
+    config.scan("crm.core.web.api_workflow")
 
 
 def method_not_allowed(request):

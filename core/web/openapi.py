@@ -76,7 +76,7 @@ ERRORS = {
     "401": "No valid API token (send Authorization: Bearer <token>)",
     "403": "Not permitted",
     "404": "No such entity or record (or one the caller may not see)",
-    "409": "The record changed since the version sent (nothing was changed)",
+    "409": "The record changed since the version sent, or a workflow step does not leave from its state (nothing was changed)",
     "422": "Validation failed or a plugin vetoed the operation; `fields` has a message per field",
 }
 
@@ -128,6 +128,47 @@ COMMON_SCHEMAS = {
         "properties": {"id": {"type": "integer"}, "entity": {"type": "string"}, "record_id": {"type": "integer"},
                        "title": NULLABLE_STRING, "deleted_at": TIMESTAMP, "deleted_by": NULLABLE_INT,
                        "reason": NULLABLE_STRING},
+    },
+    "WorkflowStep": {
+        "type": "object",
+        "required": ["id", "label", "to", "to_label", "comment_required"],
+        "additionalProperties": False,
+        "properties": {"id": {"type": "string"}, "label": {"type": "string", "description": "the button text, in the caller's language"},
+                       "to": {"type": "string", "description": "the state the step leads to"}, "to_label": {"type": "string"},
+                       "comment_required": {"type": "boolean", "description": "true: send a comment (e.g. a rejection reason)"}},
+    },
+    "WorkflowSteps": {
+        "type": "object",
+        "required": ["workflow", "label", "state", "state_label", "items"],
+        "additionalProperties": False,
+        "properties": {"workflow": {"type": "string"}, "label": {"type": "string"}, "state": NULLABLE_STRING,
+                       "state_label": {"type": "string"},
+                       "items": {"type": "array", "items": ref("WorkflowStep"),
+                                 "description": "the steps the caller may take now (state, principals, condition, self-approval checked)"}},
+    },
+    "TransitionRequest": {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {"comment": {"type": ["string", "null"], "maxLength": 2000,
+                                   "description": "kept in the workflow log; required by some steps"},
+                       "version": {"type": ["integer", "null"], "minimum": 0,
+                                   "description": "the version you read; when the record has changed since, 409"}},
+    },
+    "WorkflowLogEntry": {
+        "type": "object",
+        "required": ["id", "transition", "transition_label", "from_state", "from_label", "to_state", "to_label", "user_id", "at", "comment"],
+        "additionalProperties": False,
+        "properties": {"id": {"type": "integer"}, "transition": {"type": "string"}, "transition_label": {"type": "string"},
+                       "from_state": NULLABLE_STRING, "from_label": NULLABLE_STRING, "to_state": {"type": "string"},
+                       "to_label": {"type": "string"}, "user_id": NULLABLE_INT, "at": TIMESTAMP, "comment": NULLABLE_STRING},
+    },
+    "Approval": {
+        "type": "object",
+        "required": ["entity", "id", "title", "state", "state_label", "transitions"],
+        "additionalProperties": False,
+        "properties": {"entity": {"type": "string"}, "id": {"type": "integer"}, "title": {"type": "string"},
+                       "state": NULLABLE_STRING, "state_label": {"type": "string"},
+                       "transitions": {"type": "array", "items": ref("WorkflowStep")}},
     },
 }
 
@@ -339,6 +380,37 @@ def entity_paths(runtime, entity):
     }
 
 
+def workflow_paths(runtime, entity):
+    """The workflow endpoints of an entity that has a workflow (docs/workflows.md)."""
+    flow = runtime.metadata.workflows.get(entity.name)
+    if flow is None or entity.singleton:
+        return {}
+    name, tag, base, label = entity.name, [entity.name], f"{PREFIX}/{entity.name}/{{id}}", entity.label_in("en")
+    one = [ref("parameters", "id")]
+    step = {"name": "transition", "in": "path", "required": True, "schema": {"type": "string", "enum": sorted(flow.transitions)}}
+    return {
+        f"{base}/transitions": {
+            "parameters": one,
+            "get": {"operationId": f"{name}.transitions", "tags": tag,
+                    "summary": f"The workflow steps the caller may take on a {label} now",
+                    "responses": responses("200", "400", "401", "403", "404", content=ref("WorkflowSteps"))},
+        },
+        f"{base}/transitions/{{transition}}": {
+            "parameters": one + [step],
+            "post": {"operationId": f"{name}.transition", "tags": tag,
+                     "summary": f"Take a workflow step on a {label} (403 not yours to take, 409 wrong state or stale version, "
+                                "422 comment required or vetoed)",
+                     "requestBody": json_body(ref("TransitionRequest"), required=False),
+                     "responses": responses("200", "400", "401", "403", "404", "409", "422", content=schema_ref("Record", entity))},
+        },
+        f"{base}/workflow_log": {
+            "parameters": one,
+            "get": {"operationId": f"{name}.workflow_log", "tags": tag, "summary": f"The workflow steps taken on a {label}, oldest first",
+                    "responses": responses("200", "400", "401", "403", "404", content=items(ref("WorkflowLogEntry")))},
+        },
+    }
+
+
 def items(schema):
     return {"type": "object", "required": ["items"], "additionalProperties": False,
             "properties": {"items": {"type": "array", "items": schema}}}
@@ -368,6 +440,7 @@ def build(runtime):
             schemas[f"Create.{entity.name}"] = create_schema(runtime, entity)
             schemas[f"Page.{entity.name}"] = page_schema(entity)
         paths.update(entity_paths(runtime, entity))
+        paths.update(workflow_paths(runtime, entity))
     return {
         "openapi": OPENAPI,
         "info": {"title": "CRM REST API", "version": "1",
@@ -417,6 +490,13 @@ def fixed_paths(model, top):
                     "summary": "One entity's effective metadata: fields with their owners, and its JSON Schema",
                     "parameters": [{"name": "entity", "in": "path", "required": True, "schema": {"type": "string", "enum": names}}],
                     "responses": responses("200", "401", "403", "404", content=ref("EntityMeta"))},
+        },
+        f"{PREFIX}/approvals": {
+            "get": {"operationId": "approvals.list", "tags": ["workflow"],
+                    "summary": "What waits for the caller (待我审批): records in a state where they may take an approval step",
+                    "parameters": [{"name": "limit", "in": "query",
+                                    "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": 100}}],
+                    "responses": responses("200", "400", "401", "403", content=items(ref("Approval")))},
         },
         f"{PREFIX}/trash": {
             "get": {"operationId": "trash.list", "tags": ["trash"], "summary": "The recycle bin, newest first",

@@ -28,6 +28,27 @@ PERMISSIONS = [
     {"name": statements.SETTLE, "label": {"zh_CN": "个人费用结算", "en": "Settle personal statements"}},
 ]
 LOCKED_STATES = {"company_transaction": ledger.APPROVED, "expense_advance": "paid"}
+_DOCUMENTS = ("company_transaction", "expense_advance")
+_READ_ALL = {"read": "all", "export": "all"}
+# the roles the approval workflows name, and what the core's sales roles may do with expenses
+ROLES = [
+    {"name": "finance", "label": {"zh_CN": "财务", "en": "Finance"},
+     "rules": {"entities": {"*": {"read": "all"}, "cost_center": {"read": "all", "create": "all", "update": "all", "export": "all"},
+                            **{e: {**_READ_ALL, "create": "all", "update": "own", "delete": "own"} for e in _DOCUMENTS},
+                            "personal_settlement": {**_READ_ALL, "create": "all"}},
+               "permissions": [statements.SETTLE]}},
+    {"name": "general_manager", "label": {"zh_CN": "总经理", "en": "General manager"},
+     "rules": {"entities": {"*": {"read": "all", "export": "all"}, "cost_center": {**_READ_ALL, "update": "all"},
+                            **{e: {**_READ_ALL, "create": "all", "update": "own", "delete": "own"} for e in _DOCUMENTS}},
+               "permissions": [ledger.RAISE_CEILING]}},
+    {"extends": "sales_rep", "rules": {"entities": {
+        **{e: {"read": "own", "create": "all", "update": "own", "delete": "own"} for e in _DOCUMENTS},
+        "personal_settlement": {"read": "own"}}}},
+    {"extends": "sales_manager", "rules": {"entities": {
+        **{e: {"read": "department_tree", "create": "all", "update": "own", "delete": "own", "export": "department_tree"}
+           for e in _DOCUMENTS},
+        "personal_settlement": {"read": "department_tree"}}}},
+]
 
 
 @hookimpl
@@ -38,6 +59,11 @@ def crm_metadata():
 @hookimpl
 def crm_permissions():
     return PERMISSIONS
+
+
+@hookimpl
+def crm_roles():
+    return ROLES
 
 
 @hookimpl

@@ -36,6 +36,12 @@ def crm_permissions():
 
 
 @hookimpl
+def crm_roles():
+    """Sales managers may adjust points (with a reason); the rules are the implementer's (admin)."""
+    return [{"extends": "sales_manager", "rules": {"permissions": [service.ADJUST]}}]
+
+
+@hookimpl
 def crm_jobs():
     return [Job("points.daily", run_daily, label={"zh_CN": "积分：生日积分与过期", "en": "Points: birthdays and expiry"})]
 

@@ -57,6 +57,32 @@ def crm_permissions():
     return [{"name": "projects.read_suggestions", "label": {"zh_CN": "查看员工意见建议", "en": "Read staff suggestions"}}]
 
 
+_PLAN = ("project_phase", "project_task", "project_risk", "project_milestone", "project_issue")
+ROLES = [
+    {"name": "project_manager", "label": {"zh_CN": "项目经理", "en": "Project manager"},
+     "rules": {"entities": {"*": {"read": "all"},
+                            "project": {"read": "all", "create": "all", "update": "department_tree", "delete": "own", "export": "all"},
+                            **{e: {"read": "all", "create": "all", "update": "department_tree", "delete": "department_tree"} for e in _PLAN},
+                            "plan_template": {"read": "all", "create": "all", "update": "all", "delete": "own"},
+                            "work_log": {"read": "department_tree", "create": "all", "update": "department_tree", "export": "department_tree"},
+                            "project_review": {"read": "all", "create": "all", "update": "own"}},
+               "permissions": ["projects.read_suggestions"]}},
+    # project staff: log their work, move their tasks on, review and suggest
+    {"extends": "sales_rep", "rules": {"entities": {
+        "work_log": {"read": "own", "create": "all", "update": "own", "delete": "own"},
+        "project_task": {"update": "own"}, "project_review": {"create": "all", "update": "own"}}}},
+    {"extends": "sales_manager", "rules": {"entities": {
+        "work_log": {"read": "department_tree", "create": "all", "update": "own"},
+        "project_task": {"create": "all", "update": "department_tree"}, "project_review": {"create": "all", "update": "own"}}}},
+    {"extends": "general_manager", "rules": {"permissions": ["projects.read_suggestions"]}},   # when cost_centers made it
+]
+
+
+@hookimpl
+def crm_roles():
+    return ROLES
+
+
 @hookimpl
 def crm_menu_entries():
     return [{"id": "projects", "label": {"zh_CN": "项目管理", "en": "Projects"}, "order": 40},

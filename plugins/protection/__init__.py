@@ -38,6 +38,13 @@ def crm_permissions():
 
 
 @hookimpl
+def crm_roles():
+    """Sales reps see and claim the pool; sales managers also assign, take back and approve."""
+    return [{"extends": "sales_rep", "rules": {"permissions": [service.POOL_VIEW]}},
+            {"extends": "sales_manager", "rules": {"permissions": [service.POOL_VIEW, service.MANAGE]}}]
+
+
+@hookimpl
 def crm_access_grants(ctx, entity, action, user):
     if entity.name == "customer" and action in ("read", "update") and (ctx.access.has(service.POOL_VIEW) or ctx.access.has(service.MANAGE)):
         return [entity.table.c.owner_id.is_(None)]
@@ -51,7 +58,8 @@ def crm_jobs():
 
 @hookimpl
 def crm_menu_entries():
-    return [{"id": "protection.pool", "label": {"zh_CN": "公海客户", "en": "Customer pool"}, "url": "/app/protection/pool", "order": 15}]
+    return [{"id": "protection.pool", "label": {"zh_CN": "公海客户", "en": "Customer pool"}, "url": "/app/protection/pool", "order": 15,
+             "permission": [service.POOL_VIEW, service.MANAGE]}]
 
 
 @hookimpl

@@ -265,6 +265,8 @@ def after_update(ctx, old, record):
         action = "assign"
     reason = move.get("reason") if move else None
     log(ctx, record["id"], action, before, after, reason)
+    if before is None and after is not None and action != "approve":   # approve() decides the other requests itself
+        reject_pending(ctx, record["id"], f"客户已分配给 {user_name(ctx, after)} / the customer went to {user_name(ctx, after)}")
     title = f"客户「{record.get('name')}」{ACTION_LABELS[action]}" + (f"：{reason}" if reason else "")
     key = f"protection.move:{record['id']}:{record['version']}"
     for whom in {before, after} - {None, actor}:
@@ -457,17 +459,22 @@ def approve(ctx, request_id, note=None):
         raise Forbidden("审批领用申请需要“公海管理”权限 / approving needs the protection.manage permission")
     request = _pending(ctx, request_id)
     customer = ctx.as_system().get("customer", request["customer_id"])
-    if customer.get("owner_id") is not None:
-        _decide(ctx, request, "rejected", "客户已不在公海")
-        raise Conflict(f"客户「{customer['name']}」已不在公海，申请已驳回 / the customer has left the pool; the request was rejected")
+    if customer.get("owner_id") is not None:   # (a customer leaving the pool rejects its pending requests: not normally here)
+        raise Conflict(f"客户「{customer['name']}」已不在公海，请驳回这个申请 / the customer has left the pool; reject the request")
     updated = _update_owner(ctx, ctx.get("customer", customer["id"]), request["requested_by"], "approve", note)
     _decide(ctx, request, "approved", note)
-    table = ctx.entity(REQUEST).table
-    others = ctx.session.execute(sa.select(table.c.id).where(table.c.customer_id == customer["id"], table.c.status == "pending",
-                                                             table.c.id != request["id"], table.c.deleted_at.is_(None))).scalars().all()
-    for other in others:
-        _decide(ctx, _pending(ctx, other), "rejected", f"客户已分配给 {user_name(ctx, request['requested_by'])}")
+    reject_pending(ctx, customer["id"], f"客户已分配给 {user_name(ctx, request['requested_by'])}", by=ctx)
     return updated
+
+
+def reject_pending(ctx, customer_id, note, by=None):
+    """Reject the pending requests for a customer that got an owner (by the system, unless ``by``:
+    the manager approving another request)."""
+    table = ctx.entity(REQUEST).table
+    pending = ctx.session.execute(sa.select(table.c.id).where(table.c.customer_id == customer_id, table.c.status == "pending",
+                                                              table.c.deleted_at.is_(None))).scalars().all()
+    for request_id in pending:
+        _decide(by or ctx.as_system(), _pending(ctx, request_id), "rejected", note)
 
 
 def reject(ctx, request_id, note=None):

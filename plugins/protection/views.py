@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from pyramid.httpexceptions import HTTPFound, HTTPNotFound
 from pyramid.renderers import render_to_response
 
-from crm.core.errors import CrmError, NotFound
+from crm.core.errors import CrmError, Forbidden, NotFound
 from crm.core.tables import users
 from crm.core.web import security
 from crm.core.web.pages.helpers import Display, flash
@@ -63,6 +63,8 @@ def _failed(request, error, url):
 
 def pool_page(request):
     records = request.records
+    if not (records.access.has(service.POOL_VIEW) or service.is_manager(records)):
+        raise Forbidden(tr(request, "查看公海需要“查看和领用公海”权限", "the pool needs the protection.pool_view permission"))
     conf = service.settings(records)
     q = request.GET.get("q", "").strip() or None
     try:
@@ -79,7 +81,6 @@ def pool_page(request):
              "claim_url": request.route_path("protection.claim", id=c["id"]),
              "request_url": request.route_path("protection.action", id=c["id"], action="request"),
              "cells": [display.text(entity.fields[n], c.get(n)) for n in names]} for c in items]
-    may = records.access.has(service.POOL_VIEW) or service.is_manager(records)
     approval = conf["protection_claim_approval"] and service.pool_only(records)
     t = {"title": tr(request, "公海客户", "Customer pool"), "search": tr(request, "搜索", "Search"),
          "batch": tr(request, "随机领用数量", "Claim at random"), "batch_button": tr(request, "批量随机领用", "Claim a random batch"),
@@ -92,7 +93,7 @@ def pool_page(request):
     return render_to_response(TEMPLATES + "pool.pt", {
         "t": t, "q": q or "", "rows": rows, "total": page.total if page else None, "next_url": next_url,
         "columns": [entity.fields["name"].label_in(request.locale_name)] + [entity.fields[n].label_in(request.locale_name) for n in names],
-        "may_claim": may and not approval, "may_request": may and approval, "batch_size": int(conf["protection_batch_size"])},
+        "may_claim": not approval, "may_request": approval, "batch_size": int(conf["protection_batch_size"])},
         request=request)
 
 

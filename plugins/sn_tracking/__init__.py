@@ -36,6 +36,22 @@ def crm_jobs():
     return [Job("sn_tracking.reminders", service.reminders, label={"zh_CN": "售后回访提醒", "en": "Service follow-up reminders"})]
 
 
+_WRITE_ALL = {"read": "all", "create": "all", "update": "all", "export": "all"}
+ROLES = [
+    {"name": "service_agent", "label": {"zh_CN": "客服专员", "en": "Service agent"},
+     "rules": {"entities": {"*": {"read": "all"}, "serial_number": {**_WRITE_ALL, "import": "all"},
+                            "service_record": _WRITE_ALL, "sn_return": _WRITE_ALL, "warranty_extension": _WRITE_ALL,
+                            "faq_entry": {**_WRITE_ALL, "delete": "own"}}}},
+]
+
+
+@hookimpl
+def crm_roles():
+    """客服专员: SNs, service records, returns, warranty extensions and the FAQ; the dispatched
+    engineer is the record's owner (``assignee_id``) and moves it on through the service flow."""
+    return ROLES
+
+
 @hookimpl
 def crm_menu_entries():
     return [{"id": "sn_tracking", "label": {"zh_CN": "售后服务", "en": "After-sales"}, "order": 50},

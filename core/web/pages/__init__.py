@@ -7,7 +7,8 @@ the texts (:mod:`.i18n`), the static files, and the routes in match order. The v
 they parse the request, call the record service (``request.records``) and choose a template.
 
 - :mod:`.session`   login, logout, language switch, the session cookie, CSRF
-- :mod:`.home`      ``/`` and the home page (reminders, recent records)
+- :mod:`.home`      ``/`` and the home page (reminders, approvals waiting, recent records)
+- :mod:`.approvals` 待我审批: what waits for the user's approval across every workflow
 - :mod:`.lists`     list pages: filters, search, sort, keyset paging, group counts, saved views,
                     bulk actions, export; JSON look-ups for link pickers and duplicate names
 - :mod:`.forms`     create and edit forms (layout, one macro per field type, conditions)
@@ -38,6 +39,7 @@ ROUTES = [
     ("locale", "/locale", False),
     ("home", PREFIX, False),
     ("notifications.read", PREFIX + "/notifications/read", False),
+    ("approvals", PREFIX + "/approvals", False),
     ("trash", PREFIX + "/trash", False),
     ("trash.restore", PREFIX + "/trash/restore", False),
     ("admin.access", PREFIX + "/admin/access", False),
@@ -79,7 +81,7 @@ ROUTES = [
     ("shares", PREFIX + "/" + ENTITY + "/" + ID + "/shares", True),
     ("shares.revoke", PREFIX + "/" + ENTITY + "/" + ID + r"/shares/{share_id:\d+}/revoke", True),
 ]
-RESERVED_NAMES = ("trash", "admin", "files", "notifications", "account")  # not usable as entity names in page URLs
+RESERVED_NAMES = ("trash", "admin", "files", "notifications", "account", "approvals")  # not usable as entity names in page URLs
 
 
 class CompiledTemplates(MemoryLoader):
@@ -109,6 +111,6 @@ def includeme(config):
     config.add_subscriber(helpers.renderer_globals, BeforeRender)
     for name, pattern, entity in ROUTES:
         config.add_route("page." + name, pattern, factory=EntityContext if entity else None)
-    for module in ("session", "home", "lists", "forms", "detail", "boards", "admin", "organisation", "roles", "account",
-                   "sharing", "errors"):
+    for module in ("session", "home", "approvals", "lists", "forms", "detail", "boards", "admin", "organisation", "roles",
+                   "account", "sharing", "errors"):
         config.scan("crm.core.web.pages." + module)

@@ -22,7 +22,8 @@ from crm.core.registry import text_in
 from crm.core.web import security
 from crm.core.web.pages import widgets
 from crm.core.web.pages.helpers import Display, _, entity_label, flash, page_entity, render, shown_fields
-from crm.core.web.pages.lists import list_columns
+from crm.core.web.pages.lists import list_columns, row_style
+from crm.core.web.pages.session import safe_next
 from crm.core.web.pages.sharing import sharing_panel
 
 RELATED_ROWS = 10
@@ -67,7 +68,7 @@ def load_tab(request, display, tab):
     display.preload(target, page.items)
     rows = [{"url": request.route_path("page.detail", entity=target.name, id=r["id"]),
              "title": request.records.title(target, r),
-             "cells": [display.parts(f, r.get(f.name)) for f in columns]} for r in page.items]
+             "cells": [display.parts(f, r.get(f.name)) for f in columns], **row_style(request, target, r)} for r in page.items]
     query_string = "&".join(f"{name}{'' if op == 'eq' else '__' + op}={value}" for name, op, value in filters)
     new_url = None
     if tab.get("link_field") and request.records.access.allowed(target.name, "create"):
@@ -160,8 +161,7 @@ def workflow_panel(request, entity, record):
     if flow is None:
         return None
     display = Display(request)
-    steps = [{"id": t["id"], "label": text_in(t.get("label") or t["id"], locale), "comment_required": bool(t.get("comment_required"))}
-             for t in workflows.available(records, entity.name, record["id"])]
+    steps = [flow.describe(t, locale) for t in workflows.available(records, entity.name, record["id"])]
     log = [{"at": display.system_text("at", row["at"]), "user": display.system_text("user_by", row["user_id"]) or _(request, "System"),
             "from": flow.state_label(row["from_state"], locale), "to": flow.state_label(row["to_state"], locale),
             "comment": row["comment"]} for row in workflows.log(records, entity.name, record["id"])]
@@ -179,14 +179,11 @@ def transition(request):
     try:
         workflows.transition(request.records, entity.name, record_id, request.POST.get("transition", ""),
                              comment=request.POST.get("comment"), version=int(version) if version.isdigit() else None)
-    except Conflict as e:
+    except (Conflict, Forbidden, ValidationFailed, Vetoed) as e:
         flash(request, _(request, "The step could not be taken: ${reason}", reason=e.message), "error")
-    except (ValidationFailed, Vetoed) as e:
-        reason = "; ".join(str(v) for v in e.fields.values()) or e.message
-        flash(request, _(request, "The step could not be taken: ${reason}", reason=reason), "error")
     else:
         flash(request, _(request, "The step was taken."), "success")
-    return HTTPFound(request.route_path("page.detail", entity=entity.name, id=record_id))
+    return HTTPFound(safe_next(request.POST.get("next"), default=request.route_path("page.detail", entity=entity.name, id=record_id)))
 
 
 @view_config(route_name="page.detail", request_method="GET", permission=security.READ)

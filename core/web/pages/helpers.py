@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from pyramid.csrf import get_csrf_token
 from pyramid.renderers import get_renderer, render_to_response
 
-from crm.core import attachments, auth, dictionaries, notifications
+from crm.core import attachments, auth, dictionaries, notifications, workflow as workflows
 from crm.core.errors import Forbidden, NotFound
 from crm.core.registry import text_in
 from crm.core.tables import departments, users
@@ -154,11 +154,15 @@ class Chrome:
 
 
 def build_menu(request):
-    """Entries for the entities the user may read, then the plugins' ``crm_menu_entries`` (an
-    entry naming an entity takes the place of that entity's default entry), then administration;
-    nested one level by ``parent``, sorted by ``order``."""
+    """待我审批 (when the user approves something), entries for the entities the user may read, then
+    the plugins' ``crm_menu_entries`` the user has what they need for (an entry naming an entity
+    takes the place of that entity's default entry), then administration; nested one level by
+    ``parent``, sorted by ``order``."""
     records, runtime, locale = request.records, request.registry.crm, request.locale_name
     entries = []
+    if workflows.approves_anything(records):
+        entries.append({"id": "approvals", "label": _(request, "My approvals"), "order": 5,
+                        "url": request.route_path("page.approvals"), "parent": None})
     for i, entity in enumerate(runtime.metadata.entities.values()):
         if entity.is_child or entity.singleton or not records.access.allowed(entity.name, "read"):
             continue
@@ -168,10 +172,12 @@ def build_menu(request):
                         "default": True})
     for _plugin, items in runtime.plugins.call_each("crm_menu_entries"):
         for item in items or []:
+            if not menu_entry_allowed(records, item):
+                continue
             url = item.get("url")
             if item.get("entity"):
                 target = runtime.metadata.entities.get(item["entity"])
-                if target is None or target.is_child or not records.access.allowed(target.name, "read"):
+                if target is None or target.is_child:
                     continue
                 url = url or request.route_path("page.list", entity=target.name)
             if item.get("entity"):  # the plugin's placement replaces the default entry of that entity
@@ -206,6 +212,17 @@ def build_menu(request):
             item["active"] = bool(item["url"]) and (path == item["url"] or path.startswith(item["url"] + "/"))
     top.sort(key=lambda e: e["order"])
     return [e for e in top if e["url"] or e["children"]]
+
+
+def menu_entry_allowed(records, item):
+    """What a menu entry needs: its ``permission`` (a name or a list, any of them) and, with an
+    ``entity``, its ``action`` on it (default ``read``)."""
+    needed = item.get("permission")
+    if needed and not any(records.access.has(p) for p in ([needed] if isinstance(needed, str) else needed)):
+        return False
+    if item.get("entity"):
+        return records.access.allowed(item["entity"], item.get("action") or "read")
+    return True
 
 
 class Display:

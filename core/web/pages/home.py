@@ -1,15 +1,18 @@
 """``/`` (to the home page or the login page) and the home page: the user's unread reminders
-(notifications, raised by jobs and workflows), the records they changed most recently, and
-shortcuts to create records."""
+(notifications, raised by jobs and workflows), what waits for their approval (count and the
+oldest few), the records they changed most recently, and shortcuts to create records."""
 from pyramid.httpexceptions import HTTPFound
 from pyramid.view import view_config
 
-from crm.core import notifications
+from crm.core import notifications, workflow as workflows
 from crm.core.errors import BadRequest, Forbidden
 from crm.core.web import security
+from crm.core.web.pages import approvals
 from crm.core.web.pages.helpers import _, entity_label, flash, render
 
 RECENT = 12
+APPROVALS = 100     # counted on the home page ("100+" above)
+APPROVALS_SHOWN = 5
 
 
 @view_config(route_name="page.root")
@@ -46,8 +49,10 @@ def home(request):
         reminders.append({"title": row["title"], "body": row["body"], "url": url,
                           "due": row["due_on"].isoformat() if row["due_on"] else "",
                           "at": row["created_at"].strftime("%Y-%m-%d %H:%M")})
+    waiting = approvals.waiting(request, limit=APPROVALS) if workflows.approves_anything(records) else None
     return render(request, "home.pt", {"recent": recent[:RECENT], "shortcuts": shortcuts, "reminders": reminders,
-                                       "greeting": _(request, "Hello, ${name}", name=request.identity.get("display_name") or request.identity["username"])})
+                                       "approvals": waiting, "approvals_more": waiting is not None and len(waiting) >= APPROVALS,
+                                       "approvals_shown": APPROVALS_SHOWN, "greeting": _(request, "Hello, ${name}", name=request.identity.get("display_name") or request.identity["username"])})
 
 
 @view_config(route_name="page.notifications.read", request_method="POST", permission=security.READ)

@@ -19,12 +19,13 @@ from pyramid.httpexceptions import HTTPFound
 from pyramid.response import Response
 from pyramid.view import view_config
 
-from crm.core import exporter, query, saved_views
+from crm.core import exporter, expressions, query, saved_views
 from crm.core.access import owner_field
 from crm.core.errors import BadRequest, Forbidden, NotFound, ValidationFailed, Vetoed
 from crm.core import records as record_service
 from crm.core.web import security
 from crm.core.web.pages import widgets
+from crm.core.registry import text_in
 from crm.core.web.pages.helpers import Display, _, entity_label, flash, page_entity, render, shown_fields
 
 PAGING = ("cursor", "stack")
@@ -294,7 +295,16 @@ def table_row(request, display, entity, columns, record):
             cells.append({"link": url, "text": text, "parts": []})
         else:
             cells.append({"link": None, "text": None, "parts": parts})
-    return {"id": record["id"], "url": url, "title": title, "cells": cells}
+    return {"id": record["id"], "url": url, "title": title, "cells": cells, **row_style(request, entity, record)}
+
+
+def row_style(request, entity, record):
+    """The entity's ``row_style`` for a record: {"style", "style_label"} of the first rule whose
+    condition holds (over the fields the user sees), or {} (docs/metadata.md)."""
+    for rule in entity.spec.get("row_style") or []:   # checked at start-up: evaluating never raises
+        if expressions.truthy(expressions.evaluate(rule["when"], record, today=request.records.today())):
+            return {"style": rule["style"], "style_label": text_in(rule["label"], request.locale_name) if rule.get("label") else None}
+    return {}
 
 
 def bulk_field(request, display, field):
