@@ -166,10 +166,13 @@ class CellReader:
                     if short and short != text:
                         table.setdefault(short, value)
             self._labels[dictionary] = table
-        text = str(cell).split("/")[-1].strip().lower()
-        if text not in self._labels[dictionary]:
+        table = self._labels[dictionary]
+        text = str(cell).strip().lower()
+        if text not in table:  # a path such as 广东/深圳/南山区 names its last part (labels may hold a / too: IT/软件)
+            text = text.split("/")[-1].strip()
+        if text not in table:
             raise ValueError(f"{cell!r} is not in dictionary {dictionary}")
-        return self._labels[dictionary][text]
+        return table[text]
 
     def link(self, entity_name, cell):
         if isinstance(cell, (int, float)) and float(cell).is_integer():
@@ -273,7 +276,7 @@ class RowBatch:
         parsed = [(number, cells, *self._values(cells)) for number, cells in chunk]
         keys = {self._key(values) for _, _, values, problems in parsed if not problems and self.match} - {None}
         self.found = self.records.match_many(self.entity.name, self.match, keys) if keys else {}
-        self.pending, self.outcomes = [], {}
+        self.pending, self.pending_keys, self.outcomes = [], set(), {}
         for number, cells, values, problems in parsed:
             if problems and self.pending and self._may_be_pending(problems):
                 self._flush()
@@ -319,7 +322,7 @@ class RowBatch:
                 self.outcomes[number] = RowOutcome(number, "skipped", reason=f"same {', '.join(self.match)} as row {self.seen_keys[key]}")
                 return
             self.seen_keys.setdefault(key, number)
-            if any(key == pending_key for _, _, pending_key in self.pending):
+            if key in self.pending_keys:
                 self._flush()
             if key not in self.found:
                 self.found.update(self.records.match_many(self.entity.name, self.match, [key]))
@@ -333,6 +336,7 @@ class RowBatch:
                 self.outcomes[number] = RowOutcome(number, "skipped", reason="no matching record")
             else:
                 self.pending.append((number, values, key if self.match else None))
+                self.pending_keys.add(key if self.match else None)
             return
         if self.mode == "create":
             self.outcomes[number] = RowOutcome(number, "skipped", existing["id"],
@@ -360,7 +364,7 @@ class RowBatch:
             self.outcomes[number] = RowOutcome(number, "created", record["id"])
             if key is not None:
                 self.found[key] = [record]
-        self.pending = []
+        self.pending, self.pending_keys = [], set()
 
 
 def _refused(number, error):

@@ -587,9 +587,8 @@ class RecordService:
             if not accepted:
                 return results
             rows = self._new_rows(entity, [changes for _, changes, _, _ in accepted])
-            insert = entity.table.insert().returning(entity.table.c.id, sort_by_parameter_order=True)
             try:
-                ids = list(self.session.execute(insert, rows).scalars())
+                ids = self._insert_many(entity, rows)
             except sa.exc.IntegrityError:
                 raise _OneByOne()  # e.g. a unique index: create() tells which record and why
             link_rows = []
@@ -612,6 +611,22 @@ class RecordService:
                     raise _OneByOne()          # it saw the batch's later records already written
                 results[index] = self._strip(entity, [record])[0]
         return results
+
+    def _insert_many(self, entity, rows):
+        """Insert ``rows`` with executemany; their ids, in the order of ``rows``.
+
+        PostgreSQL returns them in parameter order (SQLAlchemy's insertmanyvalues with a sentinel).
+        SQLite cannot order RETURNING rows, and SQLAlchemy would then send one INSERT per row;
+        instead the ids are given here as SQLite itself would give them (one more than the
+        largest rowid, the table having no AUTOINCREMENT): the transaction holds the write lock."""
+        table = entity.table
+        if self.session.bind.dialect.name != "sqlite":
+            insert = table.insert().returning(table.c.id, sort_by_parameter_order=True)
+            return list(self.session.execute(insert, rows).scalars())
+        first = (self.session.execute(sa.select(sa.func.max(table.c.id))).scalar() or 0) + 1
+        ids = list(range(first, first + len(rows)))
+        self.session.execute(table.insert(), [{**row, "id": i} for row, i in zip(rows, ids)])
+        return ids
 
     def match_many(self, name, fields, keys):
         """The records (as :meth:`list` shows them: read scope, hidden fields left out) whose

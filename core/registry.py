@@ -128,7 +128,9 @@ class Field:
     def __getattr__(self, key):  # required, unique, dictionary, entity ... read straight from the spec
         if key.startswith("_"):
             raise AttributeError(key)
-        return self.spec.get(key)
+        value = self.spec.get(key)
+        self.__dict__[key] = value  # specs do not change once built; validation asks ~100 times per record
+        return value
 
     @property
     def stored(self):
