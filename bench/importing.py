@@ -29,7 +29,7 @@ import sqlalchemy as sa
 from tqdm import tqdm
 
 from bench.records import (CustomerMaker, Database, dictionary_values, load, machine, make_users,
-                           percentile, _width)
+                           percentile)
 from crm.core import importer, instance, tabular
 from crm.core.runtime import DATABASE_ENV, Runtime
 from crm.core.tables import dictionary_items
@@ -157,10 +157,10 @@ def table(lines, floor):
     header = ["step", "rows", "median s", "p95 s", "rows/s", "CPU s", "rows/CPU s", "ratio"]
     cells = [[r["label"], str(r["rows"]), f"{r['median']:.2f}", f"{r['p95']:.2f}", f"{r['rate']:.0f}", f"{r['cpu']:.2f}",
               f"{r['cpu_rate']:.0f}", f"{r['median'] / floor['median']:.2f}x"] for r in lines]
-    widths = [max(_width(row[i]) for row in [header] + cells) for i in range(len(header))]
+    widths = [max(len(row[i]) for row in [header] + cells) for i in range(len(header))]
 
     def fmt(row):
-        return "  ".join([row[0] + " " * (widths[0] - _width(row[0]))] + [row[i].rjust(widths[i]) for i in range(1, len(row))])
+        return "  ".join([row[0].ljust(widths[0])] + [row[i].rjust(widths[i]) for i in range(1, len(row))])
     return "\n".join([fmt(header), "  ".join("-" * w for w in widths)] + [fmt(row) for row in cells])
 
 

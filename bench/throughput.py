@@ -29,7 +29,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from bench.records import CustomerMaker, Database, dictionary_values, load, machine, make_users, percentile, _width
+from bench.records import CustomerMaker, Database, dictionary_values, load, machine, make_users, percentile
 from crm.core import instance, tokens
 from crm.core.runtime import DATABASE_ENV, Runtime
 
@@ -214,7 +214,7 @@ def table(results):
                       f"{bare_rate:.0f} ({-percentile([-x for x in bare['rate']], 95):.0f})", f"{crm_rate / bare_rate:.2f}",
                       f"{statistics.median(crm['p50']):.1f} / {statistics.median(crm['p95']):.1f}",
                       f"{statistics.median(bare['p50']):.1f} / {statistics.median(bare['p95']):.1f}"])
-    widths = [max(_width(row[i]) for row in [header] + lines) for i in range(len(header))]
+    widths = [max(len(row[i]) for row in [header] + lines) for i in range(len(header))]
 
     def fmt(row):
         return "  ".join([row[0].ljust(widths[0]), row[1].ljust(widths[1])] + [row[i].rjust(widths[i]) for i in range(2, len(row))])
