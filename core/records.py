@@ -9,10 +9,12 @@ validation, hooks and audit in a few statements per batch instead of ~15 per rec
 """
 import copy
 import datetime as dt
+import re
 import weakref
 from dataclasses import dataclass
 
 import sqlalchemy as sa
+from sqlalchemy.orm import Session
 
 from crm.core import audit_log, expressions, query
 from crm.core.access import Access
@@ -25,7 +27,7 @@ from crm.core.tables import attachments, departments, dictionary_items, links, t
 from crm.hooks import Veto
 
 MAX_LIMIT = 500
-SETTINGS_CACHE = "crm.settings_record"   # session.info key: the system settings record of this transaction
+SETTINGS_CACHE = "crm.settings_record"   # transaction_cache key: the system settings record
 COUNT_CAP = 10000
 READONLY_INPUT = {"id", "version", "created_at", "created_by", "updated_at", "updated_by", "deleted_at", "deleted_by",
                   "parent_id", "sort_order"}
@@ -266,9 +268,10 @@ class RecordService:
         it per money field and record) and read again after it was written."""
         if "system_settings" not in self.model:
             return default
-        if SETTINGS_CACHE not in self.session.info:
-            self.session.info[SETTINGS_CACHE] = self.singleton("system_settings")
-        value = self.session.info[SETTINGS_CACHE].get(name)
+        cache = transaction_cache(self.session)
+        if SETTINGS_CACHE not in cache:
+            cache[SETTINGS_CACHE] = self.singleton("system_settings")
+        value = cache[SETTINGS_CACHE].get(name)
         return default if value is None else value
 
     # --- validation ------------------------------------------------------------------------
@@ -476,7 +479,7 @@ class RecordService:
             audit_log.created(self, entity, record)
             self._hook("crm_after_create", entity=entity, record=record)
         if entity.singleton:
-            self.session.info.pop(SETTINGS_CACHE, None)
+            transaction_cache(self.session).pop(SETTINGS_CACHE, None)
         return self._strip(entity, [record])[0]
 
     def _new_rows(self, entity, changes_list):
@@ -518,11 +521,15 @@ class RecordService:
         (the other records are created all the same; the caller decides whether to keep them).
 
         Inserting the batch at once is only the same as inserting one record after the other
-        while the hooks do not read the database: a hook that runs SQL while earlier records of
-        the batch are still unwritten (e.g. 防撞单 looking for a customer of the same name), or a
-        hook that raises after the batch was written, rolls the batch back, and the batch (and
-        every later one of this entity on this service) is created record by record with
-        :meth:`create`. Validation sees the earlier records of the batch for ``unique`` fields."""
+        while the hooks cannot tell the difference. So the batch is rolled back and created
+        record by record with :meth:`create` (and so is every later batch of this entity on this
+        service) when a ``crm_before_create`` hook sends any SQL while earlier records of the
+        batch are still unwritten (e.g. a capacity check counting the owner's customers), when a
+        ``crm_after_create`` hook (but the last one's) sends SQL naming a table the batch wrote
+        (the entity's, its child tables, crm_links, crm_audit) and could thus see the later
+        records too early, or when a hook refuses after the batch was written. Hooks that read
+        other tables after the insert (settings, rules) keep the batch. Validation sees the
+        earlier records of the batch for ``unique`` fields."""
         entity = self.entity(name)
         if entity.is_child or entity.singleton:
             raise BadRequest(f"{name} records are not created in batches")
@@ -562,7 +569,8 @@ class RecordService:
         results = [None] * len(items)
         accepted = []  # (index, changes, children, many)
         unique = {f.name: set() for f in entity.stored_fields if f.unique}
-        with _StatementCounter(self.session.connection()) as statements:
+        written = [entity.table.name, links.name, audit_log.audit.name] + [c.table.name for c in self.model.children_of(entity.name)]
+        with _StatementCounter(self.session.connection(), written) as statements:
             for index, values in enumerate(items):
                 try:
                     changes, children, many = self._clean(entity, values)
@@ -602,13 +610,13 @@ class RecordService:
             audit_log.created_many(self, entity, records)
             last = len(records) - 1
             for position, ((index, _, _, _), record) in enumerate(zip(accepted, records)):
-                before = statements.count
+                before = statements.touching
                 try:
                     self._hook("crm_after_create", entity=entity, record=record)
                 except CrmError:
                     raise _OneByOne()
-                if statements.count != before and position != last:
-                    raise _OneByOne()          # it saw the batch's later records already written
+                if statements.touching != before and position != last:
+                    raise _OneByOne()          # it may have seen the batch's later records, written already
                 results[index] = self._strip(entity, [record])[0]
         return results
 
@@ -666,7 +674,7 @@ class RecordService:
         try:
             return self._update(entity, record_id, values, version)
         finally:
-            self.session.info.pop(SETTINGS_CACHE, None)  # read again, whether the change stood or not
+            transaction_cache(self.session).pop(SETTINGS_CACHE, None)  # read again, whether the change stood or not
 
     def _update(self, entity, record_id, values, version):
         with self.session.begin_nested():
@@ -859,6 +867,23 @@ class RecordService:
         return str(value) if value not in (None, "") else f"{entity.name} #{record['id']}"
 
 
+TRANSACTION_CACHE = "crm.transaction_cache"
+
+
+def transaction_cache(session):
+    """A dict for what is read once per transaction instead of once per record (the settings
+    record, a plugin's rules); emptied when the transaction commits or rolls back (a savepoint
+    too), so nobody reads another transaction's values."""
+    return session.info.setdefault(TRANSACTION_CACHE, {})
+
+
+@sa.event.listens_for(Session, "after_commit")
+@sa.event.listens_for(Session, "after_rollback")
+@sa.event.listens_for(Session, "after_soft_rollback")
+def _forget_transaction_cache(session, *args):
+    session.info.pop(TRANSACTION_CACHE, None)
+
+
 _RULED_FIELDS = weakref.WeakKeyDictionary()
 
 
@@ -880,14 +905,17 @@ class _OneByOne(Exception):
 
 
 class _StatementCounter:
-    """Counts the SQL statements sent on one connection while the block runs (create_many uses
-    it to see whether a hook read the database)."""
+    """Counts the SQL statements sent on one connection while the block runs, and those naming
+    one of ``tables`` (create_many uses it to see whether a hook read the database)."""
 
-    def __init__(self, connection):
-        self.connection, self.count = connection, 0
+    def __init__(self, connection, tables):
+        self.connection, self.count, self.touching = connection, 0, 0
+        self.names = re.compile(r"\b(?:%s)\b" % "|".join(re.escape(t) for t in tables))
 
-    def _seen(self, *args, **kwargs):
+    def _seen(self, connection, cursor, statement, *args, **kwargs):
         self.count += 1
+        if self.names.search(statement):
+            self.touching += 1
 
     def __enter__(self):
         sa.event.listen(self.connection, "before_cursor_execute", self._seen)
