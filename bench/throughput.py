@@ -70,11 +70,12 @@ def server_command(server, app, port):
 class Server:
     """One server process serving one application, started and stopped by its own process group."""
 
-    def __init__(self, server, app, env, probe):
+    def __init__(self, server, app, env, probe, log):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.log = open(log, "wb")  # a file, not a pipe: waitress logs its queue depth under load, and a full pipe blocks it
         self.process = subprocess.Popen(server_command(server, app, self.port), env=env, cwd=Path(__file__).parent.parent,
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+                                        stdout=subprocess.DEVNULL, stderr=self.log, start_new_session=True)
         deadline = time.monotonic() + 120
         while True:
             try:
@@ -84,9 +85,8 @@ class Server:
             except OSError:
                 pass
             if self.process.poll() is not None or time.monotonic() > deadline:
-                error = self.process.stderr.read().decode(errors="replace")[-2000:] if self.process.poll() is not None else "timeout"
                 self.stop()
-                raise RuntimeError(f"{server} {app} did not start: {error}")
+                raise RuntimeError(f"{server} {app} did not start: {Path(log).read_text(errors='replace')[-2000:] or 'timeout'}")
             time.sleep(0.3)
 
     def stop(self):
@@ -97,6 +97,7 @@ class Server:
             except subprocess.TimeoutExpired:
                 os.killpg(self.process.pid, 9)
                 self.process.wait()
+        self.log.close()
 
 
 def wrk(url, headers, duration, connections, script):
@@ -164,13 +165,13 @@ def run(args):
         script.write_text(LUA)
         results = []
         for server in servers:
-            crm = Server(server, "crm_app", env, (endpoints[0][1], auth))
+            crm = Server(server, "crm_app", env, (endpoints[0][1], auth), folder / f"{server}-crm.log")
             try:
                 for name, path, _ in endpoints:
                     with urllib.request.urlopen(urllib.request.Request(crm.url + path, headers=auth)) as r:
                         payload[name] = json.load(r)
                 (folder / "payload.json").write_text(json.dumps(payload, ensure_ascii=False))
-                bare = Server(server, "bare_app", env, ("/bare/list", {}))
+                bare = Server(server, "bare_app", env, ("/bare/list", {}), folder / f"{server}-bare.log")
                 try:
                     for name, path, bare_path in endpoints:
                         sides = {"crm": [], "bare": []}
@@ -211,7 +212,7 @@ def table(results):
         crm, bare = ({k: [r[k] for r in sides[side]] for k in ("rate", "p50", "p95")} for side in ("crm", "bare"))
         crm_rate, bare_rate = statistics.median(crm["rate"]), statistics.median(bare["rate"])
         lines.append([server, f"{name} {path}", f"{crm_rate:.0f} ({-percentile([-x for x in crm['rate']], 95):.0f})",
-                      f"{bare_rate:.0f} ({-percentile([-x for x in bare['rate']], 95):.0f})", f"{crm_rate / bare_rate:.2f}",
+                      f"{bare_rate:.0f} ({-percentile([-x for x in bare['rate']], 95):.0f})", f"{crm_rate / bare_rate:.2f}" if bare_rate else "-",
                       f"{statistics.median(crm['p50']):.1f} / {statistics.median(crm['p95']):.1f}",
                       f"{statistics.median(bare['p50']):.1f} / {statistics.median(bare['p95']):.1f}"])
     widths = [max(len(row[i]) for row in [header] + lines) for i in range(len(header))]

@@ -479,7 +479,7 @@ class RecordService:
             audit_log.created(self, entity, record)
             self._hook("crm_after_create", entity=entity, record=record)
         if entity.singleton:
-            transaction_cache(self.session).pop(SETTINGS_CACHE, None)
+            forget_transaction_cache(self.session)
         return self._strip(entity, [record])[0]
 
     def _new_rows(self, entity, changes_list):
@@ -674,7 +674,7 @@ class RecordService:
         try:
             return self._update(entity, record_id, values, version)
         finally:
-            transaction_cache(self.session).pop(SETTINGS_CACHE, None)  # read again, whether the change stood or not
+            forget_transaction_cache(self.session)  # settings read again (also plugins'), whether the change stood or not
 
     def _update(self, entity, record_id, values, version):
         with self.session.begin_nested():
@@ -880,7 +880,7 @@ def transaction_cache(session):
 @sa.event.listens_for(Session, "after_commit")
 @sa.event.listens_for(Session, "after_rollback")
 @sa.event.listens_for(Session, "after_soft_rollback")
-def _forget_transaction_cache(session, *args):
+def forget_transaction_cache(session, *args):
     session.info.pop(TRANSACTION_CACHE, None)
 
 
