@@ -183,9 +183,12 @@ class RecordService:
                     r[field.name] = self._complete(child, found.get(r["id"], []))
         return rows
 
-    def list(self, name, filters=(), sort=None, limit=50, cursor=None, q=None, count=False, deleted=False, action="read"):
+    def list(self, name, filters=(), sort=None, limit=50, cursor=None, q=None, count=False, deleted=False, action="read",
+             where=()):
         """A page of records. ``filters``: [(field, op, value)] (see :mod:`crm.core.query`);
-        ``action``: the scope that applies (``export`` for exports)."""
+        ``action``: the scope that applies (``export`` for exports); ``where``: more SQLAlchemy
+        clauses over the entity's table, for conditions the filter language cannot say (code
+        only, never built from request input)."""
         entity = self.entity(name)
         if entity.is_child:
             raise BadRequest(f"{name} rows belong to their {entity.child_of}; list them with it")
@@ -203,7 +206,7 @@ class RecordService:
             raise BadRequest("limit must be a number", {"limit": "not a number"})
         if not 1 <= limit <= MAX_LIMIT:
             raise BadRequest(f"limit must be between 1 and {MAX_LIMIT}", {"limit": f"1 to {MAX_LIMIT}"})
-        where = [self._visible(entity, deleted, action)]
+        where = [self._visible(entity, deleted, action), *where]
         where += [query.filter_clause(entity, f, op, v) for f, op, v in filters]
         if q:
             where.append(self.search_clause(entity, q))

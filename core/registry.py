@@ -9,7 +9,7 @@ so nothing is half-loaded.
 """
 import json
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cache, cached_property, lru_cache
 from importlib import resources
 from pathlib import Path
 
@@ -108,8 +108,22 @@ class SchemaCheck:
         if not isinstance(doc.data, dict) or doc.kind is None:
             return [Problem(doc.source, "", "a metadata document is an object with `name` (entity), `extends` (extension), "
                                             "`dictionary` or `workflow`")]
-        errors = sorted(self.validators[doc.kind].iter_errors(doc.data), key=lambda e: list(e.absolute_path))
-        return [Problem(doc.source, pointer(*e.absolute_path), e.message) for e in errors]
+        text = json.dumps(doc.data, sort_keys=True, ensure_ascii=False, default=str)
+        return [Problem(doc.source, where, message) for where, message in self._errors(doc.kind, text)]
+
+    @lru_cache(maxsize=4096)
+    def _errors(self, kind, text):
+        """(pointer, message) of the schema errors of one document. Remembered by content: a
+        process builds the same documents again on every reload (a saved customization, an
+        upgrade, each test's runtime), and validating them is most of a build's time."""
+        errors = sorted(self.validators[kind].iter_errors(json.loads(text)), key=lambda e: list(e.absolute_path))
+        return tuple((pointer(*e.absolute_path), e.message) for e in errors)
+
+
+@cache
+def schema_check():
+    """The one SchemaCheck of the process (the meta-schema ships with the package)."""
+    return SchemaCheck()
 
 
 # --- the effective model ---------------------------------------------------------------------
@@ -250,7 +264,7 @@ def build(layers):
     """``layers``: [(owner, [folder | file | dict, ...])] in merge order → :class:`Metadata`."""
     problems = []
     documents = [doc for owner, items in layers for item in items for doc in read_documents(item, owner, problems)]
-    check = SchemaCheck()
+    check = schema_check()
     for doc in documents:
         problems += check.problems(doc)
     if problems:
@@ -414,6 +428,13 @@ class ReferenceCheck:
             self.problem(where + "/dictionary", f"region fields need a tree dictionary; {field.dictionary!r} is flat")
         if "source" in patch and patch["source"] not in self.entity.fields:
             self.problem(where + "/source", f"unknown field {patch['source']!r}")
+        calendar = patch.get("calendar")
+        if calendar and field.type not in ("date", "datetime"):
+            self.problem(where + "/calendar", f"only date and datetime fields can place records on a calendar; {fname!r} is {field.type}")
+        elif calendar == "yearly" and field.type != "date":
+            self.problem(where + "/calendar", f"\"yearly\" needs a date field; {fname!r} is {field.type}")
+        if "related_label" in patch and field.type not in ("link", "links"):
+            self.problem(where + "/related_label", f"only link and links fields have a related tab; {fname!r} is {field.type}")
         for key in ("visible_if", "required_if", "readonly_if", "expression"):
             if key in patch:
                 self.expression(patch[key], where + "/" + key)

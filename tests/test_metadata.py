@@ -94,3 +94,15 @@ def test_deep_merge_leaves_inputs_alone():
     base = {"a": [1, 2], "b": {"c": 1}}
     merged = deep_merge(base, {"a": {"$append": [3]}, "b": {"d": 2}})
     assert merged == {"a": [1, 2, 3], "b": {"c": 1, "d": 2}} and base == {"a": [1, 2], "b": {"c": 1}}
+
+
+def test_calendar_and_related_label_need_fitting_field_types(tmp_path):
+    doc = dict(DEAL, fields={**DEAL["fields"],
+                             "title": {**DEAL["fields"]["title"], "calendar": True},
+                             "created_on": {"type": "datetime", "calendar": "yearly"},
+                             "closed_on": {"type": "date", "calendar": "yearly"},
+                             "amount": {**DEAL["fields"]["amount"], "related_label": {"zh_CN": "下级"}}})
+    path = write(tmp_path, "deal.json", doc)
+    problems = {p[1]: p[2] for p in problems_of([("deals", [path, DEAL_LINE, PARTNER, STAGES])])}
+    assert set(problems) == {"/fields/title/calendar", "/fields/created_on/calendar", "/fields/amount/related_label"}
+    assert "text" in problems["/fields/title/calendar"] and "datetime" in problems["/fields/created_on/calendar"]

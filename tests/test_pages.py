@@ -283,6 +283,20 @@ def test_bulk_update_assign_and_delete(many):
     assert "3 条记录已移到回收站" in page.text and "共 22 条" in page.text
 
 
+def test_bulk_change_of_a_conditional_field_applies_only_where_it_shows(site):
+    agent = customer(site.runtime, name="代理甲", category="existing_agent", agent_level="level_1")
+    end = customer(site.runtime, name="终端乙", category="existing_end")
+    page = site.get("/app/customer")
+    assert "bulk_value.agent_level" in page.text  # offered although it has visible_if/required_if
+    page = site.app.post("/app/customer/bulk", {"ids": [agent["id"], end["id"]], "action": "update",
+                                                 "bulk_field": "agent_level", "bulk_value.agent_level": "general",
+                                                 "csrf_token": site.csrf, "back": "/app/customer"}, status=302).follow()
+    assert "已修改 1 条记录" in page.text and f"#{end['id']}" in page.text
+    with records_of(site.runtime) as records:
+        assert records.get("customer", agent["id"])["agent_level"] == "general"
+        assert records.get("customer", end["id"])["agent_level"] is None
+
+
 def test_export_csv_of_the_filter_and_of_a_selection_neutralises_formulas(site):
     customer(site.runtime, name="=HYPERLINK(\"http://evil\")", phone="+86 20 1234")
     customer(site.runtime, name="@SUM(A1)", remark="-1+2")
@@ -444,6 +458,17 @@ def test_detail_has_fields_related_tabs_and_history(site):
     assert actions == ["编辑", "复制", "合并", "删除"]
 
 
+def test_a_parent_customer_lists_its_subsidiaries_under_their_own_title(site):
+    group = customer(site.runtime, name="集团总部")
+    customer(site.runtime, name="华南分公司", parent_customer_id=group["id"])
+    page = site.get(f"/app/customer/{group['id']}")
+    tabs = text_of(page, '[role="tab"]')
+    assert any(t.startswith("下级单位") for t in tabs) and not any("上级单位" in t for t in tabs)
+    assert "华南分公司" in page.html.select_one('[data-related="customer"]').text
+    site.post("/locale", {"locale": "en", "next": "/app"})
+    assert any(t.startswith("Subsidiaries") for t in text_of(site.get(f"/app/customer/{group['id']}"), '[role="tab"]'))
+
+
 def test_copy_delete_and_restore_from_the_recycle_bin(site):
     record = customer(site.runtime, name="会被删的客户")
     copied = site.post(f"/app/customer/{record['id']}/copy", {})
@@ -541,6 +566,23 @@ def test_calendar_month_week_and_day(site):
     assert "月底回访" in site.get("/app/follow_up/calendar?view=day&date=2026-11-28").text
     site.get("/app/customer/calendar", status=404)
     site.get("/app/contact/kanban", status=404)
+
+
+def test_birthdays_come_back_every_year_on_the_contact_calendar(site):
+    record = customer(site.runtime, name="关怀客户")
+    with records_of(site.runtime, 1) as records:
+        records.create("contact", {"name": "老寿星", "customer_id": record["id"], "birthday": "1970-12-03"})
+        records.create("contact", {"name": "闰年生", "customer_id": record["id"], "birthday": "1992-02-29"})
+    december = site.get("/app/contact/calendar?field=birthday&date=2026-12-01")
+    assert "老寿星" in december.html.select_one('td[data-date="2026-12-03"]').text
+    assert "老寿星" in site.get("/app/contact/calendar?field=birthday&view=day&date=2031-12-03").text
+    assert "老寿星" not in site.get("/app/contact/calendar?field=birthday&view=day&date=2031-12-04").text
+    # a January view starts in late December of the year before
+    january = site.get("/app/contact/calendar?field=birthday&date=2027-01-15")
+    assert "老寿星" not in january.text
+    assert "闰年生" in site.get("/app/contact/calendar?field=birthday&view=day&date=2027-02-28").text
+    assert "闰年生" in site.get("/app/contact/calendar?field=birthday&view=day&date=2028-02-29").text
+    assert "闰年生" not in site.get("/app/contact/calendar?field=birthday&view=day&date=2028-02-28").text
 
 
 # --- access --------------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ import datetime as dt
 import json
 from urllib.parse import urlencode
 
+import sqlalchemy as sa
 from pyramid.httpexceptions import HTTPFound
 from pyramid.view import view_config
 
@@ -139,6 +140,18 @@ def period(view, anchor):
     return start, end, previous, following
 
 
+def yearly_days(start, end):
+    """{month * 100 + day: date} for the days from ``start`` up to ``end``: where a yearly date
+    (a birthday) falls in the period. 29 February counts as 28 February outside leap years."""
+    days, day = {}, start
+    while day < end:
+        days[day.month * 100 + day.day] = day
+        if day.month == 2 and day.day == 28 and not pycalendar.isleap(day.year):
+            days[229] = day
+        day += dt.timedelta(days=1)
+    return days
+
+
 @view_config(route_name="page.calendar", request_method="GET", permission=security.READ)
 def calendar(request):
     entity = page_entity(request)
@@ -155,13 +168,22 @@ def calendar(request):
         anchor = today
     start, end, previous, following = period(view, anchor)
     state = ListState(request, entity, display, ignore=("view", "date", "field"))
-    low, high = (start.isoformat(), end.isoformat()) if field.type == "date" else (start.isoformat() + "T00:00:00", end.isoformat() + "T00:00:00")
-    filters = [f for f in state.filters if f[0] != field.name] + [(field.name, "gte", low), (field.name, "lt", high)]
-    page = records.list(entity.name, filters=filters, q=state.q or None, sort=field.name, limit=CALENDAR_LIMIT)
+    filters = [f for f in state.filters if f[0] != field.name]
+    if field.calendar == "yearly":
+        days_of = yearly_days(start, end)
+        column = entity.table.c[field.name]
+        where = [(sa.extract("month", column) * 100 + sa.extract("day", column)).in_(days_of)]
+    else:
+        low, high = (start.isoformat(), end.isoformat()) if field.type == "date" else (start.isoformat() + "T00:00:00", end.isoformat() + "T00:00:00")
+        filters += [(field.name, "gte", low), (field.name, "lt", high)]
+        where = []
+    page = records.list(entity.name, filters=filters, q=state.q or None, sort=field.name, limit=CALENDAR_LIMIT, where=where)
     events = {}
     for record in page.items:
         value = record.get(field.name)
         day = value.date() if isinstance(value, dt.datetime) else value
+        if field.calendar == "yearly":
+            day = days_of[day.month * 100 + day.day]
         events.setdefault(day, []).append({
             "title": records.title(entity, record), "url": request.route_path("page.detail", entity=entity.name, id=record["id"]),
             "time": value.strftime("%H:%M") if isinstance(value, dt.datetime) else ""})

@@ -35,7 +35,9 @@ def related_tabs(request, entity, record):
     for other, field in pairs:
         several = sum(1 for o, _f in pairs if o.name == other.name) > 1 or other.name == entity.name
         label = entity_label(other, locale, plural=True)
-        if several:
+        if field.related_label:
+            label = text_in(field.related_label, locale)
+        elif several:
             label = f"{label} · {field.label_in(locale)}"
         tabs.append({"id": f"{other.name}.{field.name}", "label": label, "entity": other.name,
                      "filters": [[field.name, "eq", record["id"]]], "link_field": field.name if field.type == "link" else None})
@@ -126,12 +128,12 @@ def detail_sections(request, display, entity, record):
     for tid, label, sections in widgets.layout(entity, fields, request.locale_name, _(request, "More")):
         built = []
         for sid, slabel, columns, names, visible_if in sections:
-            if not widgets._true(visible_if, data, today, True):
+            if not widgets.condition_holds(visible_if, data, today, True):
                 continue
             items = []
             for name in names:
                 field = fields[name]
-                if not widgets._true(field.visible_if, data, today, True):
+                if not widgets.condition_holds(field.visible_if, data, today, True):
                     continue
                 item = {"name": name, "label": field.label_in(request.locale_name), "type": field.type, "wide": field.type in ("table", "textarea", "richtext")}
                 if field.type == "table":

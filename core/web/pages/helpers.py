@@ -44,7 +44,8 @@ def flash(request, text, kind="info"):
 
 def renderer_globals(event):
     request = event.get("request")
-    if request is None or "ui" in event:
+    # only templates need the layout; the API's JSON responses go through BeforeRender too
+    if request is None or "ui" in event or not str(event.get("renderer_name", "")).endswith(".pt"):
         return
     event["_"] = translator(request)
     event["ui"] = Chrome(request)

@@ -256,8 +256,7 @@ def list_page(request):
     access = records.access
     all_fields = [f for f in shown_fields(records, entity) if f.type not in ("table", "json")]
     form_fields, editable = widgets.form_fields(records, entity)
-    bulk_fields = [f for f in form_fields if f.type in BULK_TYPES and f.name in editable
-                   and f.required_if is None and f.readonly_if is None]
+    bulk_fields = [f for f in form_fields if f.type in BULK_TYPES and f.name in editable]
     owner = owner_field(entity)
     return render(request, "list.pt", {
         "entity": entity, "entity_label": entity_label(entity, request.locale_name, plural=True), "state": state,
@@ -366,10 +365,18 @@ def bulk(request):
     else:
         raise BadRequest(f"unknown bulk action {action!r}", {"action": "unknown"})
     done, failed = 0, []
+    # a conditional field changes only where its condition shows it; required_if and
+    # readonly_if are the record service's to enforce, record by record
+    condition = entity.fields[name].visible_if if action == "update" else None
     for record_id in ids:
         try:
             if change is None:
                 records.delete(entity.name, record_id)
+            elif condition is not None and not widgets.condition_holds(
+                    condition, records.get(entity.name, record_id), records.today(), True):
+                failed.append(f"#{record_id}: " + _(request, "${field} does not apply to this record",
+                                                      field=entity.fields[name].label_in(request.locale_name)))
+                continue
             else:
                 records.update(entity.name, record_id, change)
             done += 1

@@ -129,12 +129,13 @@ def build_form(request, display, entity, values, errors, stored=None):
         for sid, slabel, columns, names, visible_if in sections:
             widgets = [widget(request, display, entity, by_name[n], values.get(n), errors, data, today,
                               editable=n in editable, stored=stored) for n in names]
-            built.append(Section(sid, slabel, columns, widgets, visible_if, _true(visible_if, data, today, True)))
+            built.append(Section(sid, slabel, columns, widgets, visible_if, condition_holds(visible_if, data, today, True)))
         tabs.append(Tab(tid, tlabel, built))
     return tabs
 
 
-def _true(expr, data, today, default):
+def condition_holds(expr, data, today, default):
+    """Whether a field's or section's condition holds for ``data`` (``default`` when there is none)."""
     if expr is None:
         return default
     try:
@@ -147,9 +148,9 @@ def widget(request, display, entity, field, value, errors, data, today, editable
     w = Widget(field, request.locale_name)
     w.value = value
     w.error = errors.get(field.name)
-    w.readonly = not editable or _true(field.readonly_if, stored if stored is not None else data, today, False)
-    w.required = bool(field.required) or _true(field.required_if, data, today, False)
-    w.visible = _true(field.visible_if, data, today, True)
+    w.readonly = not editable or condition_holds(field.readonly_if, stored if stored is not None else data, today, False)
+    w.required = bool(field.required) or condition_holds(field.required_if, data, today, False)
+    w.visible = condition_holds(field.visible_if, data, today, True)
     kind = field.type
     if w.readonly and kind not in ("table",):
         w.macro = "readonly"
