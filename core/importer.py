@@ -311,7 +311,6 @@ class RowBatch:
             self.outcomes[number] = RowOutcome(number, "error", reason="; ".join(f"{k}: {v}" for k, v in problems.items()),
                                                fields=problems)
             return
-        existing = None
         if self.match:
             key = self._key(values)
             if key is None:
@@ -326,18 +325,21 @@ class RowBatch:
                 self._flush()
             if key not in self.found:
                 self.found.update(self.records.match_many(self.entity.name, self.match, [key]))
-            found = self.found[key]
-            if len(found) > 1:
-                self.outcomes[number] = RowOutcome(number, "error", reason=f"several records match {', '.join(self.match)}")
+            if self.found[key]:
+                self._matched(number, values, key, self.found[key])
                 return
-            existing = found[0] if found else None
-        if existing is None:
-            if self.mode == "update":
-                self.outcomes[number] = RowOutcome(number, "skipped", reason="no matching record")
-            else:
-                self.pending.append((number, values, key if self.match else None))
-                self.pending_keys.add(key if self.match else None)
+        if self.mode == "update":
+            self.outcomes[number] = RowOutcome(number, "skipped", reason="no matching record")
+        else:
+            self.pending.append((number, values, key if self.match else None))
+            self.pending_keys.add(key if self.match else None)
+
+    def _matched(self, number, values, key, found):
+        """The outcome of a row whose duplicate criteria match ``found`` records."""
+        if len(found) > 1:
+            self.outcomes[number] = RowOutcome(number, "error", reason=f"several records match {', '.join(self.match)}")
             return
+        existing = found[0]
         if self.mode == "create":
             self.outcomes[number] = RowOutcome(number, "skipped", existing["id"],
                                                reason=f"already exists as #{existing['id']} (same {', '.join(self.match)})")
@@ -354,17 +356,25 @@ class RowBatch:
                                            fields={"before": {k: before.get(k) for k in values if k in before}})
 
     def _flush(self):
-        if not self.pending:
+        pending, self.pending, self.pending_keys = self.pending, [], set()
+        if not pending:
             return
-        created = self.records.create_many(self.entity.name, [values for _, values, _ in self.pending])
-        for (number, _, key), record in zip(self.pending, created):
+        created = self.records.create_many(self.entity.name, [values for _, values, _ in pending])
+        for (number, values, key), record in zip(pending, created):
             if isinstance(record, CrmError):
+                if key is not None and set(record.fields) & set(self.match):
+                    # refused over a duplicate criterion: someone (a concurrent import) entered that key
+                    # since the batch's lookup; the row gets the outcome a lookup now gives
+                    found = self.records.match_many(self.entity.name, self.match, [key])[key]
+                    if found:
+                        self.found[key] = found
+                        self._matched(number, values, key, found)
+                        continue
                 self.outcomes[number] = _refused(number, record)
                 continue
             self.outcomes[number] = RowOutcome(number, "created", record["id"])
             if key is not None:
                 self.found[key] = [record]
-        self.pending, self.pending_keys = [], set()
 
 
 def _refused(number, error):
