@@ -2,9 +2,9 @@
 import argparse
 import sys
 
-from bench import records
+from bench import importing, records, startup, throughput
 
-BENCHMARKS = {"records": records}
+BENCHMARKS = {"records": records, "importing": importing, "throughput": throughput, "startup": startup}
 
 
 def main(argv=None):

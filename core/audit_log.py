@@ -41,9 +41,15 @@ def _row(ctx, entity, record_id, action, field=None, old=None, new=None, note=No
 
 
 def created(ctx, entity, record):
+    created_many(ctx, entity, [record])
+
+
+def created_many(ctx, entity, records):
+    """One ``create`` row per record, written with one executemany (imports create thousands)."""
     if _enabled(entity):
-        values = {k: _value(entity, k, v) for k, v in record.items() if k in entity.fields and v not in (None, [], "")}
-        _insert(ctx, [_row(ctx, entity, record["id"], "create", new=values)])
+        _insert(ctx, [_row(ctx, entity, record["id"], "create",
+                           new={k: _value(entity, k, v) for k, v in record.items() if k in entity.fields and v not in (None, [], "")})
+                      for record in records])
 
 
 def updated(ctx, entity, old, new, changed):

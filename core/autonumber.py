@@ -26,11 +26,17 @@ def render(pattern, when, counter=None):
 
 
 def next_number(connection, entity_name, field_name, pattern, when):
+    return next_numbers(connection, entity_name, field_name, pattern, when, 1)[0]
+
+
+def next_numbers(connection, entity_name, field_name, pattern, when, count):
+    """``count`` consecutive numbers with one ``UPDATE ... RETURNING`` (a batch of records created
+    together, e.g. an import, draws its block at once); still gapless, as the caller uses them all."""
     key = f"{entity_name}.{field_name}:{render(pattern, when)}"
-    bump = sa.update(sequences).where(sequences.c.key == key).values(value=sequences.c.value + 1).returning(sequences.c.value)
-    value = connection.execute(bump).scalar()
-    if value is None:
+    bump = sa.update(sequences).where(sequences.c.key == key).values(value=sequences.c.value + count).returning(sequences.c.value)
+    last = connection.execute(bump).scalar()
+    if last is None:
         insert = pg_insert if connection.dialect.name == "postgresql" else sqlite_insert
         connection.execute(insert(sequences).values(key=key, value=0).on_conflict_do_nothing())
-        value = connection.execute(bump).scalar()
-    return render(pattern, when, value)
+        last = connection.execute(bump).scalar()
+    return [render(pattern, when, value) for value in range(last - count + 1, last + 1)]

@@ -401,15 +401,22 @@ class _Context:
         return OPERATORS[op](*[self.ev(a) for a in args])
 
 
+_VALIDATED = {}  # id → expression: the metadata's expressions, validated once, not per record
+
+
 def evaluate(expr, data, *, today=None):
     """Evaluate ``expr`` against ``data``; ``today`` (date) fixes the clock for ``today``.
 
     The whole tree is validated first, so a bad operator raises ExpressionError even
     in a branch that is not taken. Evaluating a valid expression never raises.
     """
-    errors = validate(expr)
-    if errors:
-        raise errors[0]
+    if _VALIDATED.get(id(expr)) is not expr:
+        errors = validate(expr)
+        if errors:
+            raise errors[0]
+        if len(_VALIDATED) > 10_000:
+            _VALIDATED.clear()
+        _VALIDATED[id(expr)] = expr  # kept, so that its id is not reused by another expression
     try:
         with localcontext(_CONTEXT):
             return _Context(data if data is not None else {}, today).ev(expr)

@@ -25,6 +25,7 @@ from crm.core.records import record_to_json
 from crm.core.tables import dictionary_items, import_mappings, import_rows, imports, users
 
 MODES = ("create", "update", "upsert")
+BATCH = 500  # rows per duplicate lookup and per create_many
 NOT_IMPORTABLE = {"table", "json", "file", "image", "computed", "mnemonic", "autonumber"}
 TRUE_WORDS = {"是", "true", "yes", "y", "1", "对", "✓"}
 FALSE_WORDS = {"否", "false", "no", "n", "0", "不"}
@@ -165,10 +166,13 @@ class CellReader:
                     if short and short != text:
                         table.setdefault(short, value)
             self._labels[dictionary] = table
-        text = str(cell).split("/")[-1].strip().lower()
-        if text not in self._labels[dictionary]:
+        table = self._labels[dictionary]
+        text = str(cell).strip().lower()
+        if text not in table:  # a path such as 广东/深圳/南山区 names its last part (labels may hold a / too: IT/软件)
+            text = text.split("/")[-1].strip()
+        if text not in table:
             raise ValueError(f"{cell!r} is not in dictionary {dictionary}")
-        return self._labels[dictionary][text]
+        return table[text]
 
     def link(self, entity_name, cell):
         if isinstance(cell, (int, float)) and float(cell).is_integer():
@@ -218,7 +222,7 @@ def run(records, entity_name, path, *, mode="create", match=(), mapping=None, dr
         raise Forbidden(f"you may not import {entity.label_in(records.locale)}")
     match = [m for m in match if m]
     for name in match:
-        if name not in entity.fields or entity.fields[name].type in NOT_IMPORTABLE | {"links"}:
+        if name not in entity.fields or entity.fields[name].type in NOT_IMPORTABLE | {"links", "multiselect"}:
             raise BadRequest(f"cannot match on {name!r}", {"match": f"unknown or unsuitable field {name!r}"})
     if mode != "create" and not match:
         raise BadRequest(f"mode {mode} needs duplicate criteria (--match)", {"match": "required"})
@@ -230,14 +234,14 @@ def run(records, entity_name, path, *, mode="create", match=(), mapping=None, dr
     if not columns:
         raise BadRequest("no column matches a field of " + entity.name, {"file": "no known columns"})
     result = ImportResult(entity_name, mode, dry_run, {headers[i]: f for i, f in columns.items()}, unmapped)
-    reader = CellReader(records, entity)
-    seen_keys = {}
+    batch = RowBatch(records, entity, CellReader(records, entity), columns, mode, match)
     savepoint = records.session.begin_nested()
     try:
-        for number, cells in rows:
-            result.outcomes.append(_row(records, entity, reader, columns, number, cells, mode, match, seen_keys))
+        for start in range(0, len(rows), BATCH):
+            chunk = rows[start:start + BATCH]
+            result.outcomes += batch.run(chunk)
             if progress:
-                progress(1)
+                progress(len(chunk))
         if (result.errors and not partial) or dry_run:
             savepoint.rollback()
         else:
@@ -255,47 +259,127 @@ def run(records, entity_name, path, *, mode="create", match=(), mapping=None, dr
     return result
 
 
-def _row(records, entity, reader, columns, number, cells, mode, match, seen_keys):
-    values, problems = {}, {}
-    for i, name in columns.items():
-        try:
-            value = reader.value(entity.fields[name], cells[i])
-        except ValueError as e:
-            problems[name] = str(e)
-            continue
-        if value is not None or mode == "create":
-            values[name] = value
-    if problems:
-        return RowOutcome(number, "error", reason="; ".join(f"{k}: {v}" for k, v in problems.items()), fields=problems)
-    existing = None
-    if match:
-        key = tuple(values.get(m) for m in match)
-        if any(v is None for v in key):
-            return RowOutcome(number, "error", reason="empty duplicate criteria: " + ", ".join(match),
-                              fields={m: "required" for m, v in zip(match, key) if v is None})
-        if mode == "create" and key in seen_keys:
-            return RowOutcome(number, "skipped", reason=f"same {', '.join(match)} as row {seen_keys[key]}")
-        seen_keys.setdefault(key, number)
-        found = records.list(entity.name, filters=[(m, "eq", v) for m, v in zip(match, key)], limit=2).items
+class RowBatch:
+    """Rows of one import, a batch at a time, with the outcome each row would have had on its
+    own: cells read first, the duplicate criteria of the whole batch looked up with one query
+    (RecordService.match_many), new records created together (RecordService.create_many) and
+    updates one by one. Pending creates are written before anything that could see them: an
+    update, a row repeating a pending row's key (upsert), a link to a record of the same entity
+    that may be one of them."""
+
+    def __init__(self, records, entity, reader, columns, mode, match):
+        self.records, self.entity, self.reader, self.columns = records, entity, reader, columns
+        self.mode, self.match = mode, match
+        self.seen_keys = {}     # key → first row number with it, over the whole file
+
+    def run(self, chunk):
+        parsed = [(number, cells, *self._values(cells)) for number, cells in chunk]
+        keys = {self._key(values) for _, _, values, problems in parsed if not problems and self.match} - {None}
+        self.found = self.records.match_many(self.entity.name, self.match, keys) if keys else {}
+        self.pending, self.pending_keys, self.outcomes = [], set(), {}
+        for number, cells, values, problems in parsed:
+            if problems and self.pending and self._may_be_pending(problems):
+                self._flush()
+                values, problems = self._values(cells)
+            self._row(number, values, problems)
+        self._flush()
+        return [self.outcomes[number] for number, _ in chunk]
+
+    def _values(self, cells):
+        values, problems = {}, {}
+        for i, name in self.columns.items():
+            try:
+                value = self.reader.value(self.entity.fields[name], cells[i])
+            except ValueError as e:
+                problems[name] = str(e)
+                continue
+            if value is not None or self.mode == "create":
+                values[name] = value
+        return values, problems
+
+    def _may_be_pending(self, problems):
+        """A link by title to a record of this entity that a pending row may create."""
+        return any(self.entity.fields[name].type in ("link", "links") and self.entity.fields[name].entity == self.entity.name
+                   for name in problems)
+
+    def _key(self, values):
+        key = tuple(values.get(m) for m in self.match)
+        return None if any(v is None for v in key) else key
+
+    def _row(self, number, values, problems):
+        if problems:
+            self.outcomes[number] = RowOutcome(number, "error", reason="; ".join(f"{k}: {v}" for k, v in problems.items()),
+                                               fields=problems)
+            return
+        if self.match:
+            key = self._key(values)
+            if key is None:
+                self.outcomes[number] = RowOutcome(number, "error", reason="empty duplicate criteria: " + ", ".join(self.match),
+                                                   fields={m: "required" for m in self.match if values.get(m) is None})
+                return
+            if self.mode == "create" and key in self.seen_keys:
+                self.outcomes[number] = RowOutcome(number, "skipped", reason=f"same {', '.join(self.match)} as row {self.seen_keys[key]}")
+                return
+            self.seen_keys.setdefault(key, number)
+            if key in self.pending_keys:
+                self._flush()
+            if key not in self.found:
+                self.found.update(self.records.match_many(self.entity.name, self.match, [key]))
+            if self.found[key]:
+                self._matched(number, values, key, self.found[key])
+                return
+        if self.mode == "update":
+            self.outcomes[number] = RowOutcome(number, "skipped", reason="no matching record")
+        else:
+            self.pending.append((number, values, key if self.match else None))
+            self.pending_keys.add(key if self.match else None)
+
+    def _matched(self, number, values, key, found):
+        """The outcome of a row whose duplicate criteria match ``found`` records."""
         if len(found) > 1:
-            return RowOutcome(number, "error", reason=f"several records match {', '.join(match)}")
-        existing = found[0] if found else None
-    try:
-        if existing is None:
-            if mode == "update":
-                return RowOutcome(number, "skipped", reason="no matching record")
-            record = records.create(entity.name, values)
-            return RowOutcome(number, "created", record["id"])
-        if mode == "create":
-            return RowOutcome(number, "skipped", existing["id"], reason=f"already exists as #{existing['id']} (same {', '.join(match)})")
-        before = record_to_json(records.model, entity, existing)
-        record = records.update(entity.name, existing["id"], {k: v for k, v in values.items() if k not in match})
-        outcome = RowOutcome(number, "updated", record["id"])
-        outcome.fields = {"before": {k: before.get(k) for k in values if k in before}}
-        return outcome
-    except CrmError as e:
-        return RowOutcome(number, "error", reason=e.message if not e.fields else "; ".join(f"{k}: {v}" for k, v in e.fields.items()),
-                          fields=dict(e.fields))
+            self.outcomes[number] = RowOutcome(number, "error", reason=f"several records match {', '.join(self.match)}")
+            return
+        existing = found[0]
+        if self.mode == "create":
+            self.outcomes[number] = RowOutcome(number, "skipped", existing["id"],
+                                               reason=f"already exists as #{existing['id']} (same {', '.join(self.match)})")
+            return
+        self._flush()
+        before = record_to_json(self.records.model, self.entity, existing)
+        try:
+            record = self.records.update(self.entity.name, existing["id"], {k: v for k, v in values.items() if k not in self.match})
+        except CrmError as e:
+            self.outcomes[number] = _refused(number, e)
+            return
+        self.found[key] = [record]
+        self.outcomes[number] = RowOutcome(number, "updated", record["id"],
+                                           fields={"before": {k: before.get(k) for k in values if k in before}})
+
+    def _flush(self):
+        pending, self.pending, self.pending_keys = self.pending, [], set()
+        if not pending:
+            return
+        created = self.records.create_many(self.entity.name, [values for _, values, _ in pending])
+        for (number, values, key), record in zip(pending, created):
+            if isinstance(record, CrmError):
+                if key is not None and set(record.fields) & set(self.match):
+                    # refused over a duplicate criterion: someone (a concurrent import) entered that key
+                    # since the batch's lookup; the row gets the outcome a lookup now gives
+                    found = self.records.match_many(self.entity.name, self.match, [key])[key]
+                    if found:
+                        self.found[key] = found
+                        self._matched(number, values, key, found)
+                        continue
+                self.outcomes[number] = _refused(number, record)
+                continue
+            self.outcomes[number] = RowOutcome(number, "created", record["id"])
+            if key is not None:
+                self.found[key] = [record]
+
+
+def _refused(number, error):
+    reason = error.message if not error.fields else "; ".join(f"{k}: {v}" for k, v in error.fields.items())
+    return RowOutcome(number, "error", reason=reason, fields=dict(error.fields))
 
 
 def _record_run(records, entity, path, result, match):

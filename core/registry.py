@@ -7,6 +7,7 @@ indexes, conditions, links, dictionaries ...) is checked against the merged resu
 are collected and raised together as :class:`MetadataError`, each with its file and JSON pointer,
 so nothing is half-loaded.
 """
+import importlib.metadata
 import json
 from dataclasses import dataclass
 from functools import cache, cached_property, lru_cache
@@ -18,6 +19,7 @@ import jsonschema
 from crm.core import expressions
 from crm.core.fieldtypes import TYPES, DICTIONARY_TYPES
 from crm.core.merge import deep_merge, is_list_op
+from crm.core.schema_cache import ValidDocuments
 
 SYSTEM_FIELDS = ("id", "version", "created_at", "created_by", "updated_at", "updated_by", "deleted_at", "deleted_by")
 CHILD_SYSTEM_FIELDS = ("id", "parent_id", "sort_order")
@@ -94,6 +96,7 @@ def read_documents(item, owner, problems):
 class SchemaCheck:
     def __init__(self):
         schema = load_schema()
+        self.valid = ValidDocuments(json.dumps(schema, sort_keys=True), importlib.metadata.version("jsonschema"))
         self.validators = {
             kind: jsonschema.Draft202012Validator({"$ref": f"#/$defs/{ref}", "$defs": schema["$defs"]},
                                                   format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
@@ -116,8 +119,14 @@ class SchemaCheck:
     def _errors(self, kind, text):
         """(pointer, message) of the schema errors of one document. Remembered by content: a
         process builds the same documents again on every reload (a saved customization, an
-        upgrade, each test's runtime), and validating them is most of a build's time."""
+        upgrade, each test's runtime), and validating them is most of a build's time; documents
+        that passed are also remembered between processes (:mod:`crm.core.schema_cache`)."""
+        digest = self.valid.digest(kind, text)
+        if digest in self.valid:
+            return ()
         errors = sorted(self.validators[kind].iter_errors(json.loads(text)), key=lambda e: list(e.absolute_path))
+        if not errors:
+            self.valid.add(digest)
         return tuple((pointer(*e.absolute_path), e.message) for e in errors)
 
 
@@ -143,7 +152,9 @@ class Field:
     def __getattr__(self, key):  # required, unique, dictionary, entity ... read straight from the spec
         if key.startswith("_"):
             raise AttributeError(key)
-        return self.spec.get(key)
+        value = self.spec.get(key)
+        self.__dict__[key] = value  # specs do not change once built; validation asks ~100 times per record
+        return value
 
     @property
     def stored(self):

@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
 
+import fastjsonschema
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.orm import sessionmaker
@@ -102,6 +103,20 @@ class Runtime:
             self._schemas[key] = jsonschema.Draft202012Validator(self.input_schema(entity))
         return self._schemas[key]
 
+    def input_valid(self, entity, values):
+        """True when ``values`` certainly pass :meth:`input_validator`: the same schema compiled to
+        Python by fastjsonschema (10–50× faster, which an import of 100 000 rows notices). False
+        means "ask the validator", which has the authoritative answer and the messages; the
+        compiled check is stricter in places (e.g. it knows no 2020-12 specifics), never looser."""
+        key = ("compiled", entity.name)
+        if key not in self._schemas:
+            self._schemas[key] = fastjsonschema.compile(_without_formats(self.input_schema(entity)))
+        try:
+            self._schemas[key](values)
+        except fastjsonschema.JsonSchemaException:
+            return False
+        return True
+
     # --- database ----------------------------------------------------------------------------
 
     def plugin_migrations(self):
@@ -162,6 +177,16 @@ class Runtime:
 
     def dispose(self):
         self.engine.dispose()
+
+
+def _without_formats(schema):
+    """``format`` is an annotation for the 2020-12 validator (no format checker is given), but
+    fastjsonschema asserts it: leave it out so that both judge by the same keywords."""
+    if isinstance(schema, dict):
+        return {k: _without_formats(v) for k, v in schema.items() if not (k == "format" and isinstance(v, str))}
+    if isinstance(schema, list):
+        return [_without_formats(v) for v in schema]
+    return schema
 
 
 def entity_json_schema(entity):

@@ -93,7 +93,9 @@ def crm_cli_commands(cli):
 @hookspec
 def crm_before_create(ctx, entity, values):
     """Called before a record is inserted, after validation. ``values`` (a dict of field values)
-    may be changed in place; raise ``Veto`` to refuse."""
+    may be changed in place; raise ``Veto`` to refuse. Imports call it per record of a batch
+    (``RecordService.create_many``), before the batch is inserted; a hook that sends SQL then
+    makes the import create its records one by one (see docs/plugins.md, "Batches")."""
 
 
 @hookspec

@@ -107,6 +107,18 @@ def crm_after_update(ctx, entity, old, record, changes):
 
 
 @hookimpl
+def crm_after_delete(ctx, entity, record):
+    if entity.name == service.RULE:
+        service.forget_rules(ctx)
+
+
+@hookimpl
+def crm_after_restore(ctx, entity, record):
+    if entity.name == service.RULE:
+        service.forget_rules(ctx)
+
+
+@hookimpl
 def crm_after_merge(ctx, entity, survivor, duplicate):
     if entity.name == "customer":  # the core moved the duplicate's entries to the survivor
         service.recompute(ctx, survivor["id"])

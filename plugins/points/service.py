@@ -25,9 +25,11 @@ from sqlalchemy.exc import IntegrityError
 
 from crm.core import expressions
 from crm.core.errors import Forbidden, NotFound, ValidationFailed
+from crm.core.records import transaction_cache
 
 ADJUST = "points.adjust"
 LEDGER, RULE = "points_ledger", "points_rule"
+RULES_CACHE = "points.active_rules"
 #: event → the entity whose records trigger it (``record``: the rule's ``source_entity``)
 EVENT_SOURCES = {"customer_created": "customer", "referral": "customer", "follow_up_visit": "follow_up",
                  "birthday": "contact", "record": None}
@@ -53,11 +55,18 @@ def ledger(ctx, customer_id, limit=100):
 
 
 def active_rules(ctx, event=None):
-    table = ctx.entity(RULE).table
-    stmt = sa.select(table).where(table.c.deleted_at.is_(None), table.c.active.is_(True)).order_by(table.c.id)
-    if event:
-        stmt = stmt.where(table.c.event == event)
-    return [dict(r) for r in ctx.session.execute(stmt).mappings()]
+    """The active rules, read once per transaction (every record saved asks for them) and again
+    after a rule was written."""
+    cache = transaction_cache(ctx.session)
+    if RULES_CACHE not in cache:
+        table = ctx.entity(RULE).table
+        stmt = sa.select(table).where(table.c.deleted_at.is_(None), table.c.active.is_(True)).order_by(table.c.id)
+        cache[RULES_CACHE] = [dict(r) for r in ctx.session.execute(stmt).mappings()]
+    return [dict(r) for r in cache[RULES_CACHE] if not event or r["event"] == event]
+
+
+def forget_rules(ctx):
+    transaction_cache(ctx.session).pop(RULES_CACHE, None)
 
 
 def in_use(ctx):
@@ -247,6 +256,8 @@ def accrue(ctx, rule, customer_id, source_entity, source_id, record, occasion=No
 
 def on_saved(ctx, entity, record, created, changes=None):
     """Record hooks: apply the active rules that watch this kind of record."""
+    if entity.name == RULE:
+        forget_rules(ctx)
     if entity.name in (LEDGER, RULE) or entity.is_child:
         return []
     rules = [r for r in active_rules(ctx) if _watches(r, entity.name)]

@@ -128,6 +128,26 @@ def crm_before_delete(ctx, entity, record):
 def crm_after_update(ctx, entity, old, record, changes):
     if entity.name == "customer" and "owner_id" in changes:
         service.after_update(ctx, old, record)
+    elif entity.name == service.LIMIT:
+        service.forget_limits(ctx)
+
+
+@hookimpl
+def crm_after_create(ctx, entity, record):
+    if entity.name == service.LIMIT:
+        service.forget_limits(ctx)
+
+
+@hookimpl
+def crm_after_delete(ctx, entity, record):
+    if entity.name == service.LIMIT:
+        service.forget_limits(ctx)
+
+
+@hookimpl
+def crm_after_restore(ctx, entity, record):
+    if entity.name == service.LIMIT:
+        service.forget_limits(ctx)
 
 
 def _check_limit(ctx, values):

@@ -25,11 +25,13 @@ import sqlalchemy as sa
 
 from crm.core import notifications
 from crm.core.errors import BadRequest, Conflict, Forbidden, NotFound, ValidationFailed, Vetoed
+from crm.core.records import transaction_cache
 from crm.core.tables import departments, roles, user_roles, users
 
 POOL_VIEW = "protection.pool_view"
 MANAGE = "protection.manage"
 LOG, REQUEST, LIMIT = "pool_log", "pool_claim_request", "protection_limit"
+SETTINGS_CACHE, LIMITS_CACHE = "protection.settings", "protection.limits"  # keys of the transaction cache
 ACTION_LABELS = {"claim": "领用", "batch_claim": "批量随机领用", "request": "申请领用", "approve": "审批通过", "reject": "审批驳回",
                  "assign": "指派", "take_back": "收回", "give_up": "放弃", "auto_reclaim": "自动回收"}
 DEFAULTS = {"protection_enabled": False, "protection_days": 30, "protection_remind_days": 3, "protection_claim_approval": False,
@@ -55,11 +57,14 @@ def moving(action, reason=None):
 
 def settings(ctx):
     """The protection settings of the system settings record, with their defaults (read straight
-    from the table: no record is created, and it is cheap enough for every customer write)."""
-    table = ctx.entity("system_settings").table
-    row = ctx.session.execute(sa.select(*[table.c[name] for name in DEFAULTS]).where(table.c.deleted_at.is_(None))
-                              .order_by(table.c.id).limit(1)).mappings().first() or {}
-    return {name: default if row.get(name) is None else row[name] for name, default in DEFAULTS.items()}
+    from the table: no record is created), once per transaction: every customer written asks."""
+    cache = transaction_cache(ctx.session)
+    if SETTINGS_CACHE not in cache:
+        table = ctx.entity("system_settings").table
+        row = ctx.session.execute(sa.select(*[table.c[name] for name in DEFAULTS]).where(table.c.deleted_at.is_(None))
+                                  .order_by(table.c.id).limit(1)).mappings().first() or {}
+        cache[SETTINGS_CACHE] = {name: default if row.get(name) is None else row[name] for name, default in DEFAULTS.items()}
+    return dict(cache[SETTINGS_CACHE])
 
 
 def is_manager(ctx):
@@ -118,7 +123,24 @@ def protected_message(ctx, customer):
 
 def limits_for(ctx, user_id):
     """(max_owned, max_protected) for a user, None meaning no limit: the user's own row when there
-    is one, else the widest of their roles' rows, else no limit."""
+    is one, else the widest of their roles' rows, else no limit. Once per user and transaction
+    (an import asks for every row); forgotten when a limit is written."""
+    cache = transaction_cache(ctx.session).setdefault(LIMITS_CACHE, {})
+    if "any" not in cache:  # most companies set no limits at all: then no user needs a query
+        table = ctx.entity(LIMIT).table
+        cache["any"] = ctx.session.execute(sa.select(table.c.id).where(table.c.deleted_at.is_(None)).limit(1)).first() is not None
+    if not cache["any"]:
+        return None, None
+    if user_id not in cache:
+        cache[user_id] = _limits_for(ctx, user_id)
+    return cache[user_id]
+
+
+def forget_limits(ctx):
+    transaction_cache(ctx.session).pop(LIMITS_CACHE, None)
+
+
+def _limits_for(ctx, user_id):
     table = ctx.entity(LIMIT).table
     live = table.c.deleted_at.is_(None)
     row = ctx.session.execute(sa.select(table.c.max_owned, table.c.max_protected).where(live, table.c.user_id == user_id)
