@@ -154,10 +154,12 @@ def test_a_refusal_after_writing_leaves_only_that_record_out(make_runtime):
 def test_match_many_finds_keys_within_the_users_scope(runtime):
     with runtime.transaction() as records:
         org.add_user(records.session, "lina", "password-lina", now=records.now(), role_names=["sales_rep"])
-        lina = auth.get_user(records.session, username="lina")
+        org.add_user(records.session, "wang", "password-wang", now=records.now(), role_names=["sales_rep"])
+        lina, wang = (auth.get_user(records.session, username=u) for u in ("lina", "wang"))
         mine = records.create("customer", {"name": "甲公司", "phone": "1", "owner_id": lina["id"]})
-        records.create("customer", {"name": "甲公司", "phone": "1"})                       # nobody's
-        other = records.create("customer", {"name": "乙公司", "phone": "2"})
+        # another rep's (customers without an owner are in the pool, which reps may see)
+        records.create("customer", {"name": "甲公司", "phone": "1", "owner_id": wang["id"]})
+        other = records.create("customer", {"name": "乙公司", "phone": "2", "owner_id": wang["id"]})
         keys = [("甲公司", "1"), ("乙公司", "2"), ("丙公司", "3")]
         found = records.match_many("customer", ["name", "phone"], keys)
         assert [len(found[k]) for k in keys] == [2, 1, 0] and found[keys[1]][0]["id"] == other["id"]
