@@ -14,6 +14,7 @@ they parse the request, call the record service (``request.records``) and choose
 - :mod:`.detail`    detail pages: related tabs, history, attachments, workflow steps, copy, delete, merge
 - :mod:`.boards`    kanban and calendar
 - :mod:`.admin`     recycle bin, effective access
+- :mod:`.imports`   the import wizard (upload, mapping, dry run, run, report, revert)
 - :mod:`.errors`    404 / 403 / 400 / 500 pages (never a traceback)
 """
 from chameleon.loader import MemoryLoader
@@ -89,3 +90,5 @@ def includeme(config):
         config.add_route("page." + name, pattern, factory=EntityContext if entity else None)
     for module in ("session", "home", "lists", "forms", "detail", "boards", "admin", "errors"):
         config.scan("crm.core.web.pages." + module)
+    for module in ("imports",):   # each adds its own routes (none of them clashes with the ones above)
+        config.include("crm.core.web.pages." + module)

@@ -275,6 +275,9 @@ def list_page(request):
         "bulk_fields": [bulk_field(request, display, f) for f in bulk_fields],
         "owner_choices": display.user_choices() if owner in editable and access.allowed(entity.name, "assign") else None,
         "export_url": request.route_path("page.export", entity=entity.name) + ("?" + state.query_string() if state.query_string() else ""),
+        "export_xlsx_url": request.route_path("page.export", entity=entity.name) + "?" + urlencode([("format", "xlsx")]) +
+                           ("&" + state.query_string() if state.query_string() else ""),
+        "import_url": request.route_path("page.import", entity=entity.name) if access.allowed(entity.name, "import") else None,
         "kanban_url": request.route_path("page.kanban", entity=entity.name) if entity.spec.get("kanban") else None,
         "calendar_url": request.route_path("page.calendar", entity=entity.name)
         if any(f.calendar for f in entity.fields.values()) else None,
