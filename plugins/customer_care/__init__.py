@@ -65,12 +65,28 @@ def crm_after_update(ctx, entity, old, record, changes):
 def crm_after_delete(ctx, entity, record):
     if entity.name == "follow_up":
         _refresh_last_contact(ctx, record.get("customer_id"))
+    elif entity.name == "customer":
+        _contacts_to_recycle_bin(ctx, record)
 
 
 @hookimpl
 def crm_after_restore(ctx, entity, record):
     if entity.name == "follow_up":
         _refresh_last_contact(ctx, record.get("customer_id"))
+    elif entity.name == "customer":
+        _contacts_back_from_recycle_bin(ctx, record)
+
+
+@hookimpl
+def crm_before_merge(ctx, entity, survivor, duplicate, values):
+    if entity.name == "customer" and _primary_contacts(ctx, survivor["id"]):
+        _demote(ctx, _primary_contacts(ctx, duplicate["id"]))   # the survivor keeps its primary contact
+
+
+@hookimpl
+def crm_after_merge(ctx, entity, survivor, duplicate):
+    if entity.name == "customer":
+        _refresh_last_contact(ctx, survivor["id"])
 
 
 @hookimpl
@@ -126,6 +142,48 @@ def _contacts_of(ctx, customer_id, exclude=None):
     if exclude:
         stmt = stmt.where(table.c.id != exclude)
     return list(ctx.session.execute(stmt).scalars())
+
+
+WITH_CUSTOMER = "deleted with customer #{}"
+
+
+def _contacts_to_recycle_bin(ctx, customer):
+    """Deleting a customer moves its contacts to the recycle bin too (those the user may delete;
+    any other stays, linked to the deleted customer), marked so that restoring brings them back."""
+    from crm.core.errors import Forbidden
+    for contact_id in _contacts_of(ctx, customer["id"]):
+        try:
+            ctx.delete("contact", contact_id, reason=WITH_CUSTOMER.format(customer["id"]))
+        except Forbidden:
+            continue
+
+
+def _contacts_back_from_recycle_bin(ctx, customer):
+    """Restoring a customer restores the contacts that were deleted with it (not those deleted
+    on their own before), when the user may restore contacts; its other links never left."""
+    import sqlalchemy as sa
+    from crm.core.errors import Forbidden, NotFound
+    from crm.core.tables import trash
+    ids = ctx.session.execute(sa.select(trash.c.record_id).where(
+        trash.c.entity == "contact", trash.c.reason == WITH_CUSTOMER.format(customer["id"]))).scalars().all()
+    for contact_id in ids:
+        try:
+            ctx.restore("contact", contact_id)
+        except (Forbidden, NotFound):
+            continue
+
+
+def _primary_contacts(ctx, customer_id):
+    table = ctx.entity("contact").table
+    import sqlalchemy as sa
+    return list(ctx.session.execute(sa.select(table.c.id).where(
+        table.c.customer_id == customer_id, table.c.is_primary.is_(True), table.c.deleted_at.is_(None))).scalars())
+
+
+def _demote(ctx, contact_ids):
+    if contact_ids:
+        table = ctx.entity("contact").table
+        ctx.session.execute(table.update().where(table.c.id.in_(contact_ids)).values(is_primary=False, version=table.c.version + 1))
 
 
 def _keep_one_primary(ctx, record):

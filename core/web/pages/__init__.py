@@ -15,6 +15,8 @@ they parse the request, call the record service (``request.records``) and choose
 - :mod:`.boards`    kanban and calendar
 - :mod:`.admin`     recycle bin, effective access
 - :mod:`.imports`   the import wizard (upload, mapping, dry run, run, report, revert)
+- :mod:`.overview`  the 360 view (key figures and every related list of a record)
+- :mod:`.envelopes` envelope printing (one record, the list's filter, the selected rows)
 - :mod:`.errors`    404 / 403 / 400 / 500 pages (never a traceback)
 """
 from chameleon.loader import MemoryLoader
@@ -90,5 +92,5 @@ def includeme(config):
         config.add_route("page." + name, pattern, factory=EntityContext if entity else None)
     for module in ("session", "home", "lists", "forms", "detail", "boards", "admin", "errors"):
         config.scan("crm.core.web.pages." + module)
-    for module in ("imports",):   # each adds its own routes (none of them clashes with the ones above)
+    for module in ("imports", "overview", "envelopes"):   # each adds its own routes (none of them clashes with the ones above)
         config.include("crm.core.web.pages." + module)
