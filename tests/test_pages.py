@@ -441,7 +441,7 @@ def test_detail_has_fields_related_tabs_and_history(site):
     history = page.html.select_one("#panel-history").text
     assert "新建" in history and "客户状态" in history and "跟进中" in history
     actions = text_of(page, ".page-head .actions .button")
-    assert actions == ["编辑", "复制", "合并", "删除"]
+    assert actions == ["编辑", "客户全景图", "打印信封", "复制", "合并", "删除"]
 
 
 def test_copy_delete_and_restore_from_the_recycle_bin(site):
