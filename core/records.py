@@ -257,7 +257,14 @@ class RecordService:
         return self.get(name, row) if row else self.create(name, {})
 
     def setting(self, name, default=None):
-        value = self.singleton("system_settings").get(name) if "system_settings" in self.model else None
+        """A system setting's stored value, ``default`` when unset or before the settings record
+        exists. Read as the system and creating nothing: settings steer behaviour for everyone,
+        whatever the user may read (a sales rep's page must not try to create the record)."""
+        entity = self.model.entities.get("system_settings")
+        if entity is None or name not in entity.table.c:
+            return default
+        row = self.session.execute(sa.select(entity.table.c[name]).where(entity.table.c.deleted_at.is_(None)).limit(1)).first()
+        value = row[0] if row else entity.fields[name].default   # no record yet: what it would be created with
         return default if value is None else value
 
     # --- validation ------------------------------------------------------------------------

@@ -239,3 +239,214 @@ def reps(make_runtime):
     site = Site(runtime)
     site.login("rep1")
     return site, mine, theirs
+
+
+# --- customer care pages ---------------------------------------------------------------------------
+
+@pytest.fixture
+def care(make_runtime, clock):
+    """A manager, a rep reporting to them, another rep; customers and contacts of both reps."""
+    runtime = make_runtime()
+    create_user(runtime, "admin", display_name="管理员")
+    with runtime.transaction() as records:
+        s, now = records.session, records.now()
+        boss = directory.add_user(s, "boss", PASSWORD, now=now, role_names=["sales_manager"], display_name="王经理")
+        rep = directory.add_user(s, "rep", PASSWORD, now=now, role_names=["sales_rep"], manager_id=boss, display_name="小李")
+        other = directory.add_user(s, "other", PASSWORD, now=now, role_names=["sales_rep"], display_name="小张")
+    ids = {"boss": boss, "rep": rep, "other": other}
+    with records_of(runtime, 1) as records:
+        mine = records.create("customer", {"name": "小李的老客户", "owner_id": rep, "region": "CN-BJ-DC", "industry": "it_software"})
+        theirs = records.create("customer", {"name": "小张的老客户", "owner_id": other, "region": "CN-SH", "industry": "it_software"})
+        records.set_derived("customer", mine["id"], {"deal_amount": 90000, "deal_count": 2})
+        records.set_derived("customer", theirs["id"], {"deal_amount": 150000, "deal_count": 5})
+        records.create("contact", {"name": "寿星", "customer_id": mine["id"], "birthday": "1980-11-25", "owner_id": rep})
+        records.create("contact", {"name": "别人的寿星", "customer_id": theirs["id"], "birthday": "1985-11-26", "owner_id": other})
+        records.create("follow_up", {"customer_id": mine["id"], "subject": "约下周拜访", "type": "phone", "owner_id": rep,
+                                     "occurred_at": "2026-09-01T10:00:00", "next_contact_on": "2026-09-08"})
+        records.create("follow_up", {"customer_id": theirs["id"], "subject": "别人的计划", "type": "phone", "owner_id": other,
+                                     "occurred_at": "2026-09-01T10:00:00", "next_contact_on": "2026-11-25"})
+        kept = records.create("customer", {"name": "已跟进客户", "owner_id": rep, "region": "CN-GD"})
+        records.create("follow_up", {"customer_id": kept["id"], "subject": "计划下周回访", "type": "phone", "owner_id": rep,
+                                     "occurred_at": "2026-11-01T10:00:00", "next_contact_on": "2026-11-08"})
+        records.create("follow_up", {"customer_id": kept["id"], "subject": "已经回访", "type": "visit", "owner_id": rep,
+                                     "occurred_at": "2026-11-09T10:00:00"})
+    clock.advance(days=0)
+    sites = {}
+    for name in ("admin", "boss", "rep"):
+        sites[name] = Site(runtime)
+        sites[name].login(name)
+    return sites, ids, mine, theirs
+
+
+def test_care_pages_are_in_the_menu_and_show_only_what_the_user_may_see(care):
+    sites, _ids, mine, theirs = care
+    rep = sites["rep"]
+    home = rep.get("/app")
+    group = next(li for li in home.html.select(".sidebar li.menu-group") if "客户关怀" in li.get_text())
+    links = {a.text.strip(): a["href"] for a in group.select("a")}
+    assert links["超过30天未联系客户"] == "/app/care/not-contacted" and links["客户跟进计划提醒"] == "/app/care/plans"
+    assert links["联系人关怀提醒"] == "/app/care/birthdays" and links["大客户排行"] == "/app/care/ranking"
+    assert links["市场分布视图"] == "/app/care/distribution" and links["业务下滑日志"] == "/app/business_decline"
+    assert links["常用跟进内容"] == "/app/follow_up_template"
+
+    page = rep.get(links["超过30天未联系客户"])
+    assert "小李的老客户" in page.text and "小张的老客户" not in page.text and "已跟进客户" not in page.text
+    assert f"/app/follow_up/new?customer_id={mine['id']}" in page.text
+    assert "小李的老客户" not in rep.get("/app/care/not-contacted?days=1000").text
+    rep.get("/app/care/not-contacted?days=abc", status=400)
+
+    plans = rep.get("/app/care/plans")
+    assert "约下周拜访" in plans.text and "已过期 76 天" in plans.text
+    assert "别人的计划" not in plans.text and "计划下周回访" not in plans.text          # another's; a plan already kept
+    assert "别人的计划" in sites["admin"].get("/app/care/plans").text
+
+    birthdays = rep.get("/app/care/birthdays")
+    assert "寿星" in birthdays.text and "2026-11-25" in birthdays.text and "别人的寿星" not in birthdays.text
+    assert "别人的寿星" in sites["admin"].get("/app/care/birthdays").text
+
+    ranking = sites["admin"].get("/app/care/ranking")
+    assert [r.select("td")[-1].text for r in ranking.html.select("tbody tr")] == ["1", "2"]
+    assert [r.select_one("td a").text for r in ranking.html.select("tbody tr")] == ["小张的老客户", "小李的老客户"]
+    assert [r.select_one("td a").text for r in rep.get("/app/care/ranking").html.select("tbody tr")] == ["小李的老客户"]
+
+
+def test_market_distribution_by_region_level_and_industry_with_a_chart(care):
+    sites, _ids, _mine, _theirs = care
+    page = sites["admin"].get("/app/care/distribution?level=1")
+    regions = {tr.select_one("th").text: tr.select("td")[0].text for tr in page.html.select('[data-by="region"] tbody tr')}
+    assert regions == {"华北": "1", "华东": "1", "华南": "1"}
+    assert len(page.html.select('[data-by="region"] .bar')) == 3
+    industries = {tr.select_one("th").text: tr.select("td")[0].text for tr in page.html.select('[data-by="industry"] tbody tr')}
+    assert industries["IT/软件"] == "2" and industries["（空）"] == "1"
+    cross = page.html.select('[data-by="cross"] tbody tr')
+    assert [c.text for c in cross[0].select("td")][-1] == "1"
+    provinces = sites["admin"].get("/app/care/distribution?level=2")
+    assert "北京市" in provinces.html.select_one('[data-by="region"]').text
+    link = provinces.html.select_one('[data-by="region"] tr[data-value="CN-BJ"] a')["href"]
+    assert "小李的老客户" in sites["admin"].get(link).text                               # the list includes sub-regions
+    mine_only = sites["rep"].get("/app/care/distribution?level=1")
+    assert {tr.select_one("th").text for tr in mine_only.html.select('[data-by="region"] tbody tr')} == {"华北", "华南"}
+
+
+def test_a_manager_comments_on_a_subordinates_follow_up_and_nobody_else_may(care):
+    sites, ids, mine, _theirs = care
+    with records_of(sites["admin"].runtime) as records:
+        follow_up = records.list("follow_up", filters=[("subject", "eq", "约下周拜访")]).items[0]
+    url = f"/app/follow_up/{follow_up['id']}"
+    assert not sites["rep"].get(url).html.select("#action-customer_care\\.comment")     # not on one's own
+    form_url = sites["boss"].get(url).html.select_one("#action-customer_care\\.comment")["href"]
+    page = sites["boss"].get(form_url)
+    assert "约下周拜访" in page.text
+    form = page.forms["comment-form"]
+    form["manager_comment"] = "拜访前先把报价准备好"
+    detail = form.submit(status=302).follow()
+    assert "点评已保存" in detail.text and "拜访前先把报价准备好" in detail.text and "王经理" in detail.text
+    refused = sites["rep"].post(form_url, {"manager_comment": "自己给自己点评", "version": ""}, status=200)
+    assert "只有负责人的上级主管可以点评" in refused.text
+    with records_of(sites["admin"].runtime) as records:
+        saved = records.get("follow_up", follow_up["id"])
+    assert saved["manager_comment"] == "拜访前先把报价准备好" and saved["commented_by"] == ids["boss"]
+
+
+def test_follow_up_content_from_an_editable_template(care):
+    sites, _ids, mine, _theirs = care
+    admin = sites["admin"]
+    new = admin.get("/app/follow_up_template/new").forms["record-form"]
+    new["name"], new["content"], new["type"] = "产品演示回访", "已向客户演示产品，约定一周内反馈试用意见。", "visit"
+    template_url = new.submit(status=302).location
+    template_id = int(re.search(r"/(\d+)$", template_url).group(1))
+    form = admin.get(f"/app/follow_up/new?customer_id={mine['id']}").forms["record-form"]
+    assert "customer_care_template_id" in form.fields
+    form["subject"], form["occurred_at"] = "演示后回访", "2026-11-23T09:00"
+    form["customer_care_template_id"] = str(template_id)
+    detail = admin.get(form.submit(status=302).location)
+    assert "已向客户演示产品，约定一周内反馈试用意见。" in detail.text
+    form = admin.get(f"/app/follow_up/new?customer_id={mine['id']}").forms["record-form"]
+    form["subject"], form["occurred_at"], form["content"] = "自己写的内容", "2026-11-23T10:00", "客户要求修改报价"
+    form["customer_care_template_id"] = str(template_id)
+    detail = admin.get(form.submit(status=302).location)
+    assert "客户要求修改报价" in detail.text and "已向客户演示产品" not in detail.text   # typed content wins
+
+
+def test_primary_contact_can_be_changed_and_a_contact_moved_to_another_customer(site):
+    with records_of(site.runtime, 1) as records:
+        first = records.create("customer", {"name": "甲公司"})
+        second = records.create("customer", {"name": "乙公司"})
+        a = records.create("contact", {"name": "张一", "customer_id": first["id"]})
+        b = records.create("contact", {"name": "李二", "customer_id": first["id"]})
+        records.create("follow_up", {"customer_id": first["id"], "contact_id": b["id"], "subject": "和李二通话", "type": "phone",
+                                     "occurred_at": "2026-11-20T10:00:00"})
+    assert not site.get(f"/app/contact/{a['id']}").html.select("#action-customer_care\\.primary")   # already primary
+    page = site.get(f"/app/contact/{b['id']}")
+    made = site.post(page.html.select_one("#action-customer_care\\.primary").find_parent("form")["action"], {}).follow()
+    assert "李二 已设为主联系人" in made.text
+    with records_of(site.runtime) as records:
+        assert records.get("contact", b["id"])["is_primary"] and not records.get("contact", a["id"])["is_primary"]
+
+    move = site.get(site.get(f"/app/contact/{b['id']}").html.select_one("#action-customer_care\\.move")["href"])
+    assert "当前所属客户：甲公司" in move.text
+    form = move.forms["move-form"]
+    form["customer_id"] = str(second["id"])
+    assert "联系人已转移" in form.submit(status=302).follow().text
+    with records_of(site.runtime) as records:
+        moved = records.get("contact", b["id"])
+        assert moved["customer_id"] == second["id"] and moved["is_primary"]              # alone at the new customer
+        assert records.get("contact", a["id"])["is_primary"]                             # the old one keeps a primary
+        assert records.list("follow_up", filters=[("contact_id", "eq", b["id"])]).items[0]["subject"] == "和李二通话"
+    form = site.get(f"/app/care/contact/{b['id']}/move").forms["move-form"]
+    form["customer_id"] = str(second["id"])
+    assert "该联系人已属于这个客户" in form.submit(status=200).text
+    site.app.post(f"/app/care/contact/{b['id']}/primary", {}, status=400)                # no CSRF token
+
+
+def test_restoring_a_customer_brings_back_its_contacts_and_links(site):
+    with records_of(site.runtime, 1) as records:
+        acme = records.create("customer", {"name": "回收站客户"})
+        contact = records.create("contact", {"name": "一起删除的联系人", "customer_id": acme["id"]})
+        alone = records.create("contact", {"name": "早先删除的联系人", "customer_id": acme["id"]})
+        follow_up = records.create("follow_up", {"customer_id": acme["id"], "contact_id": contact["id"], "subject": "回访",
+                                                 "type": "phone", "occurred_at": "2026-11-20T10:00:00"})
+        records.delete("contact", alone["id"])
+    site.post(f"/app/customer/{acme['id']}/delete", {})
+    site.get(f"/app/contact/{contact['id']}", status=404)
+    trash = site.get("/app/trash")
+    assert "一起删除的联系人" in trash.text and f"deleted with customer #{acme['id']}" in trash.text
+    site.post("/app/trash/restore", {"entity": "customer", "id": str(acme["id"])})
+    detail = site.get(f"/app/customer/{acme['id']}")
+    contacts = detail.html.select_one('[data-related="contact"]').text
+    assert "一起删除的联系人" in contacts and "早先删除的联系人" not in contacts        # only those deleted with it
+    assert "回访" in detail.html.select_one('[data-related="follow_up"]').text
+    assert site.get(f"/app/contact/{contact['id']}").status_int == 200
+    with records_of(site.runtime) as records:
+        assert records.get("follow_up", follow_up["id"])["contact_id"] == contact["id"]
+        assert records.get("contact", contact["id"])["is_primary"]
+
+
+def test_export_of_the_list_filter_follows_export_permission_and_scope(make_runtime, tmp_path):
+    import openpyxl
+    runtime = make_runtime()
+    create_user(runtime, "admin")
+    rules = copy.deepcopy(access.DEFAULT_ROLES["sales_rep"]["rules"])
+    rules["entities"]["customer"]["export"] = "own"
+    with runtime.transaction() as records:
+        access.save_role(records.session, "exporter", {"zh_CN": "可导出的销售"}, rules)
+        rep = directory.add_user(records.session, "rep", PASSWORD, now=records.now(), role_names=["exporter"])
+        plain = directory.add_user(records.session, "plain", PASSWORD, now=records.now(), role_names=["sales_rep"])
+    with records_of(runtime, 1) as records:
+        for name, owner, region in (("北京自己的", rep, "CN-BJ"), ("上海自己的", rep, "CN-SH"), ("北京别人的", plain, "CN-BJ")):
+            records.create("customer", {"name": name, "owner_id": owner, "region": region, "remark": "=1+1"})
+    site = Site(runtime)
+    site.login("rep")
+    listing = site.get("/app/customer?region=CN-BJ")
+    url = listing.html.select_one("#list-export-xlsx")["href"]
+    assert "format=xlsx" in url and "region=CN-BJ" in url
+    path = tmp_path / "e.xlsx"
+    path.write_bytes(site.get(url).body)
+    rows = list(openpyxl.load_workbook(path).active.iter_rows(values_only=True))
+    names = [r[rows[0].index("客户名称")] for r in rows[1:]]
+    assert names == ["北京自己的"]
+    assert rows[1][rows[0].index("备注")] == "'=1+1"
+    other = Site(runtime)
+    other.login("plain")
+    assert not other.get("/app/customer").html.select("#list-export-xlsx")
+    other.get("/app/customer/export?format=xlsx", status=403)
