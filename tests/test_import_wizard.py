@@ -83,7 +83,7 @@ def test_wizard_upload_mapping_dry_run_run_errors_and_revert(site, existing, tmp
     assert "跳过" in rows[2] and f"已存在（#{existing['id']}，客户名称相同）" in rows[2]
     assert rows[2].count(f"#{existing['id']}") == 2                                  # linked to the existing record
     assert "跳过" in rows[4] and "与文件第 3 行的客户名称相同" in rows[4]
-    assert "错误" in rows[5] and "火星" in rows[5] and "很多" in rows[5]
+    assert "错误" in rows[5] and "所属区域：“火星”不在可选值中" in rows[5] and "员工数量：“很多”不是整数" in rows[5]
     assert "按当前选择，导入会停止且不保存任何数据" in report.text
     assert customers(site.runtime).keys() == {"广州市人易软件技术有限公司"}           # nothing saved
     assert customers(site.runtime)["广州市人易软件技术有限公司"]["phone"] == "020-1"

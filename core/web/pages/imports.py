@@ -49,7 +49,7 @@ ROUTES = [
 SAMPLE_ROWS = 3
 REPORT_PAGE = 200
 ACTIONS = ("created", "updated", "skipped", "error")
-ACTION_LABELS = {"created": N_("Created"), "updated": N_("Updated"), "skipped": N_("Skipped"), "error": N_("Error")}
+ACTION_LABELS = {"created": N_("New"), "updated": N_("Updated"), "skipped": N_("Skipped"), "error": N_("Error")}
 MODE_LABELS = {"create": N_("Create new records only"), "update": N_("Update existing records only"),
                "upsert": N_("Update existing records, create the others")}
 STATUS_LABELS = {"done": N_("Done"), "reverted": N_("Reverted")}
@@ -350,8 +350,20 @@ def problem_text(request, error):
     return error.message
 
 
+CELL_PROBLEMS = [  # crm.core.importer.CellReader's messages about one cell
+    (re.compile(r"'(?P<value>.*)' is not in dictionary \w+"), N_("“${value}” is not one of the choices")),
+    (re.compile(r"no user '(?P<value>.*)'"), N_("there is no user “${value}”")),
+    (re.compile(r"not a whole number: '(?P<value>.*)'"), N_("“${value}” is not a whole number")),
+    (re.compile(r"use 是 or 否, not '(?P<value>.*)'"), N_("write 是 or 否, not “${value}”")),
+    (re.compile(r"no (?P<what>.+) named '(?P<value>.*)'"), N_("there is no ${what} named “${value}”")),
+    (re.compile(r"more than one (?P<what>.+) named '(?P<value>.*)'"), N_("there are several ${what} named “${value}”")),
+]
+FIELD_PROBLEM = re.compile(r"(?P<field>[a-z][a-z0-9_]*): (?P<problem>.+)")
+
+
 def reason_text(request, reason, labels):
-    """The importer's reason in the user's language, field names as labels."""
+    """The importer's reason in the user's language, field names as labels ("region: '火星' is
+    not in dictionary region" → "所属区域：“火星”不在可选值中"); unknown wording is shown as it is."""
     if not reason:
         return ""
     for pattern, msgid in REASONS:
@@ -361,7 +373,20 @@ def reason_text(request, reason, labels):
             if "fields" in values:
                 values["fields"] = "、".join(labels.get(n.strip(), n.strip()) for n in values["fields"].split(","))
             return _(request, msgid, **values)
-    return reason
+    parts = []
+    for part in reason.split("; "):
+        found = FIELD_PROBLEM.fullmatch(part)
+        if not found or found.group("field") not in labels:
+            parts.append(part)
+            continue
+        problem = found.group("problem")
+        for pattern, msgid in CELL_PROBLEMS:
+            cell = pattern.fullmatch(problem)
+            if cell:
+                problem = _(request, msgid, **cell.groupdict())
+                break
+        parts.append(_(request, "${field}: ${problem}", field=labels[found.group("field")], problem=problem))
+    return "; ".join(parts)
 
 
 @view_config(route_name="page.import.errors", request_method="GET", permission=security.READ)
