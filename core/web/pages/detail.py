@@ -35,7 +35,7 @@ def related_tabs(request, entity, record):
     for other, field in pairs:
         several = sum(1 for o, _f in pairs if o.name == other.name) > 1 or other.name == entity.name
         label = entity_label(other, locale, plural=True)
-        if other.name == entity.name and field.type == "link":   # 上级单位 points up: the tab lists those below
+        if field.name == (entity.spec.get("tree") or {}).get("parent_field"):   # 上级单位 points up: the tab lists those below
             label = _(request, "Subordinate ${what}", what=label)
         elif several:
             label = f"{label} · {field.label_in(locale)}"

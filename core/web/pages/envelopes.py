@@ -122,8 +122,7 @@ def settings_values(request):
     settings = found[0] if found else {}
     entity = records.entity(SETTINGS)
     display = Display(request)
-    values = {n: display.text(f, settings.get(n)) for n, f in entity.fields.items()
-              if f.type not in ("table", "json", "file", "image") and n in settings}
+    values = {n: display.text(f, settings.get(n)) for n, f in entity.fields.items() if f.type not in ("table", "json", "file", "image")}
     return values, settings
 
 

@@ -63,9 +63,12 @@ def overview(request):
     facts = [{"name": f.name, "label": f.label_in(request.locale_name), "parts": display.parts(f, record.get(f.name))}
              for f in list_columns(records, entity) if f.name not in wanted and f.name != entity.title_field]
     tabs = sorted(related_tabs(request, entity, record), key=lambda tab: _order(entity, tab))
-    sections = [t for t in (load_tab(request, display, tab) for tab in tabs) if t]
+    loaded = [t for t in (load_tab(request, display, tab) for tab in tabs) if t]
+    # lists with records get a section; the empty ones (apart from contacts and follow-ups) one line
+    sections = [t for t in loaded if t["rows"] or _order(entity, t) < len(CORE_MENU_ORDER)]
+    empty = [t for t in loaded if t not in sections]
     return render(request, "overview.pt", {
         "entity": entity, "entity_label": entity_label(entity, request.locale_name, plural=True), "record": record,
         "title": records.title(entity, record), "figures": figures, "facts": [f for f in facts if f["parts"]],
-        "sections": sections, "view_name": view_name(request, entity), "detail_url": request.route_path("page.detail", entity=entity.name, id=record["id"]),
+        "sections": sections, "empty": empty, "view_name": view_name(request, entity), "detail_url": request.route_path("page.detail", entity=entity.name, id=record["id"]),
     })
