@@ -11,7 +11,7 @@ from crm.core import access, directory
 from crm.core.web.pages import envelopes
 from crm.hooks import hookimpl
 from tests.api_fixtures import PASSWORD, create_user
-from tests.test_pages import Site, customer, records_of, site, text_of  # noqa: F401  (site is a fixture)
+from tests.test_pages import Site, records_of, site, text_of  # noqa: F401  (site is a fixture)
 
 
 # --- merge ---------------------------------------------------------------------------------------
@@ -161,8 +161,8 @@ def test_envelope_for_one_customer_uses_the_editable_template(site):
     with records_of(site.runtime, 1) as records:
         acme = records.create("customer", {"name": "广州市人易软件技术有限公司", "address": "广州市天河区体育西路1号",
                                            "postcode": "510620", "region": "CN-GD"})
-        records.create("contact", {"name": "陈小姐", "customer_id": acme["id"], "title": "行政经理"})
-        records.create("contact", {"name": "不是主联系人", "customer_id": acme["id"]})
+        records.create("contact", {"name": "不再是主联系人", "customer_id": acme["id"]})          # first: primary at first
+        records.create("contact", {"name": "陈小姐", "customer_id": acme["id"], "title": "行政经理", "is_primary": True})
     detail = site.get(f"/app/customer/{acme['id']}")
     page = site.get(detail.html.select_one("#action-envelope")["href"])
     assert "@page { size: 220mm 110mm; margin: 0; }" in page.text

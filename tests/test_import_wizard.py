@@ -11,7 +11,7 @@ from webtest import Upload
 
 from crm.core import directory, import_sessions, tabular
 from tests.api_fixtures import PASSWORD
-from tests.test_pages import Site, records_of, site, text_of  # noqa: F401  (site is a fixture)
+from tests.test_pages import Site, records_of, site  # noqa: F401  (site is a fixture)
 
 HEADERS = ["客户名称", "主要电话", "所属区域", "客户类别", "员工数量", "公司网址（旧）", "备注"]
 ROWS = [

@@ -79,6 +79,7 @@ class Filler:
         self.request, self.entity = request, entity
         self.records, self.display = request.records, Display(request)
         self.contacts = self._contact_source()
+        self.recipients = {}
 
     def _contact_source(self):
         """(entity, link field) of the records that are this entity's contacts: an entity linking
@@ -89,12 +90,27 @@ class Filler:
                 return other, field
         return None
 
-    def recipient(self, record):
-        if self.contacts is None:
-            return None
+    def load_recipients(self, records):
+        """The recipient of each record (its primary contact, else its first), read for all of
+        them at once: {record id: contact}."""
+        self.recipients = {}
+        if self.contacts is None or not records:
+            return
         other, field = self.contacts
-        found = self.records.list(other.name, filters=[(field.name, "eq", record["id"])], sort="-is_primary,id", limit=1).items
-        return found[0] if found else None
+        ids, cursor = ",".join(str(r["id"]) for r in records), None
+        while True:
+            try:
+                page = self.records.list(other.name, filters=[(field.name, "in", ids)], sort="-is_primary,id", limit=500, cursor=cursor)
+            except BadRequest:   # the link field is hidden from the user: no recipients
+                return
+            for contact in page.items:
+                self.recipients.setdefault(contact.get(field.name), contact)
+            cursor = page.next_cursor
+            if not cursor:
+                break
+
+    def recipient(self, record):
+        return self.recipients.get(record["id"])
 
     def values(self, record):
         values = {}
@@ -135,6 +151,7 @@ def envelopes_page(request, entity, items, more=False):
     sender = fill(settings.get("envelope_sender") or DEFAULT_SENDER, sender_values).strip().splitlines()
     boxes = settings.get("envelope_postcode_boxes")
     envelopes = []
+    filler.load_recipients(items)
     for record in items:
         values = filler.values(record)
         lines = [(fill(line, values).strip(), "{name}" in line) for line in recipient_template.splitlines()]
