@@ -128,7 +128,7 @@ def upload(request):
     if not rows:
         import_sessions.discard(session)
         return upload_page(request, entity, _(request, "The file has a header row but no data rows."), status=400)
-    session.save(headers=headers, rows=len(rows))
+    session.save(headers=headers, rows=len(rows), samples=[[_cell_text(c) for c in cells] for _n, cells in rows[:SAMPLE_ROWS]])
     return HTTPFound(request.route_path("page.import.mapping", entity=entity.name, token=session.token))
 
 
@@ -177,25 +177,24 @@ def mapping(request):
 def mapping_page(request, entity, session, error=None, status=200):
     records, locale = request.records, request.locale_name
     state = session.state
-    headers, rows = tabular.read(session.source)
+    headers, samples = state["headers"], state["samples"]   # kept at the upload: a large file is not read again here
     fields = importer.importable_fields(records, entity)
     columns, _unmapped = importer.map_columns(records, entity, headers, state.get("mapping"))
     remembered = state.get("mapping") is None and importer.remembered_mapping(records, entity, headers) is not None
-    samples = [cells for _n, cells in rows[:SAMPLE_ROWS]]
     options = [(name, f.label_in(locale) + (" *" if f.required else "")) for name, f in fields.items()]
     table = []
     for i, header in enumerate(headers):
         if not header:
             continue
         table.append({"index": i, "header": header, "field": columns.get(i, ""),
-                      "samples": [_cell_text(cells[i]) for cells in samples]})
+                      "samples": [cells[i] for cells in samples]})
     mapped = set(columns.values())
     required = [f.label_in(locale) for n, f in fields.items() if f.required and f.default is None and n not in mapped]
     match = state.get("match") or ([entity.title_field] if entity.title_field in fields else [])
     matchable = [(n, f.label_in(locale), n in match) for n, f in fields.items() if f.type != "links"]
     return render(request, "import_mapping.pt", {
         "entity": entity, "entity_label": entity_label(entity, locale, plural=True), "session": session,
-        "filename": state["filename"], "row_count": state.get("rows", len(rows)), "columns": table, "options": options,
+        "filename": state["filename"], "row_count": state["rows"], "columns": table, "options": options,
         "remembered": remembered, "missing_required": required, "error": error,
         "modes": [(m, _(request, MODE_LABELS[m]), m == state.get("mode", "create")) for m in importer.MODES],
         "matchable": matchable, "partial": bool(state.get("partial")),
