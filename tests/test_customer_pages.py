@@ -450,3 +450,16 @@ def test_export_of_the_list_filter_follows_export_permission_and_scope(make_runt
     other.login("plain")
     assert not other.get("/app/customer").html.select("#list-export-xlsx")
     other.get("/app/customer/export?format=xlsx", status=403)
+
+
+def test_the_new_pages_speak_english_too(care, tmp_path):
+    sites, _ids, mine, _theirs = care
+    admin = sites["admin"]
+    admin.post("/locale", {"locale": "en", "next": "/app"})
+    assert "Customers by Region" in admin.get("/app/care/distribution").text
+    assert "Not contacted for" in admin.get("/app/care/not-contacted").text
+    overview = admin.get(f"/app/customer/{mine['id']}/overview")
+    assert "Customer 360° view" in overview.text and "Total deal amount" in overview.text
+    assert "Print envelope" in admin.get(f"/app/customer/{mine['id']}").text
+    upload = admin.get("/app/customer/import")
+    assert "Import Customers" in upload.text and "Download an empty template" in upload.text
