@@ -42,8 +42,8 @@ def test_merge_shows_what_moves_then_moves_every_linked_record_and_keeps_history
     assert "业务下滑日志 · 客户: 1" in moves and "开票资料: 1" in moves and "附件: 1" in moves
 
     form = compare.forms["merge-form"]
+    assert form["pick.phone"].value == "mine" and form["pick.address"].value == "theirs"   # empty values get filled
     form["pick.phone"] = "theirs"
-    form["pick.address"] = "theirs"
     detail = form.submit(status=302).follow()
     assert "已合并" in detail.text
     with records_of(runtime) as records:

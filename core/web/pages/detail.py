@@ -248,7 +248,8 @@ def merge(request):
             if mine == theirs or theirs in (None, "", []):
                 continue
             choices.append({"name": field.name, "label": field.label_in(request.locale_name),
-                            "mine": display.text(field, mine) or "—", "theirs": display.text(field, theirs)})
+                            "mine": display.text(field, mine) or "—", "theirs": display.text(field, theirs),
+                            "keep": "theirs" if mine in (None, "", []) else "mine"})   # an empty value is filled in
         moves = merge_moves(request, entity, duplicate)
     if request.method == "POST" and duplicate is not None and params.get("confirm"):
         values = {c["name"]: to_json(entity, c["name"], duplicate.get(c["name"])) for c in choices if params.get("pick." + c["name"]) == "theirs"}
