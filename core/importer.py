@@ -78,15 +78,25 @@ def headers_key(headers):
     return hashlib.sha1("\x1f".join(headers).encode()).hexdigest()
 
 
+def importable_fields(records, entity):
+    """{name: field} of the fields a file may fill for this user (not hidden, not generated)."""
+    hidden = records.access.hidden_fields(entity.name)
+    return {n: f for n, f in entity.fields.items() if f.type not in NOT_IMPORTABLE and not f.hidden and n not in hidden}
+
+
+def remembered_mapping(records, entity, headers):
+    stmt = sa.select(import_mappings.c.mapping).where(import_mappings.c.entity == entity.name,
+                                                      import_mappings.c.headers_key == headers_key(headers))
+    return records.session.execute(stmt).scalar()
+
+
 def map_columns(records, entity, headers, mapping=None):
     """{column index: field name} from an explicit mapping {header: field}, the remembered one,
-    or field names and labels; plus the headers left unmapped."""
+    or field names and labels; plus the headers left unmapped. A header the mapping maps to
+    ``""`` is left out even when its name matches a field."""
     if mapping is None:
-        stmt = sa.select(import_mappings.c.mapping).where(import_mappings.c.entity == entity.name,
-                                                          import_mappings.c.headers_key == headers_key(headers))
-        mapping = records.session.execute(stmt).scalar()
-    hidden = records.access.hidden_fields(entity.name)
-    importable = {n: f for n, f in entity.fields.items() if f.type not in NOT_IMPORTABLE and not f.hidden and n not in hidden}
+        mapping = remembered_mapping(records, entity, headers)
+    importable = importable_fields(records, entity)
     names = {}
     for name, field in importable.items():
         labels = field.spec.get("label") or {}
@@ -94,8 +104,7 @@ def map_columns(records, entity, headers, mapping=None):
             names.setdefault(str(text).strip().lower(), name)
     columns, unmapped = {}, []
     for i, header in enumerate(headers):
-        target = (mapping or {}).get(header) if mapping else None
-        target = target or names.get(header.strip().lower())
+        target = mapping[header] if mapping and header in mapping else names.get(header.strip().lower())
         if target in importable and target not in columns.values():
             columns[i] = target
         elif header:

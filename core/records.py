@@ -267,16 +267,21 @@ class RecordService:
         return self.get(name, row) if row else self.create(name, {})
 
     def setting(self, name, default=None):
-        """One system setting (系统参数). Read as the system: every user's input is rounded by the
-        decimals settings, whoever may edit them, and the first reader creates the record. The
-        record is read once per transaction (validation asks for it per money field and record)
-        and again after it was written."""
-        if "system_settings" not in self.model:
+        """A system setting's stored value, ``default`` when unset or before the settings record
+        exists. Read as the system and creating nothing: settings steer behaviour for everyone,
+        whatever the user may read (a sales rep's page must not try to create the record). The
+        row is read once per transaction (validation asks for it per money field and record) and
+        again after it was written."""
+        entity = self.model.entities.get("system_settings")
+        if entity is None or name not in entity.table.c:
             return default
         cache = transaction_cache(self.session)
         if SETTINGS_CACHE not in cache:
-            cache[SETTINGS_CACHE] = self.as_system().singleton("system_settings")
-        value = cache[SETTINGS_CACHE].get(name)
+            table = entity.table
+            row = self.session.execute(sa.select(table).where(table.c.deleted_at.is_(None)).order_by(table.c.id).limit(1)).mappings().first()
+            cache[SETTINGS_CACHE] = dict(row) if row else None
+        stored = cache[SETTINGS_CACHE]
+        value = stored[name] if stored is not None else entity.fields[name].default   # no record yet: what it would be created with
         return default if value is None else value
 
     # --- validation ------------------------------------------------------------------------

@@ -388,7 +388,7 @@ class ReferenceCheck:
             for part in data["default_sort"].split(","):
                 if part.lstrip("-") not in self.known:
                     self.problem("/default_sort", f"unknown field {part.lstrip('-')!r}")
-        for key in ("list_columns", "search_fields"):
+        for key in ("list_columns", "search_fields", "summary_fields"):
             self.field_names(data.get(key), key)
         indexes = data.get("indexes")
         for op, items in (indexes.items() if is_list_op(indexes) else [(None, indexes or [])]):

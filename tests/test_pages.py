@@ -455,7 +455,7 @@ def test_detail_has_fields_related_tabs_and_history(site):
     history = page.html.select_one("#panel-history").text
     assert "新建" in history and "客户状态" in history and "跟进中" in history
     actions = text_of(page, ".page-head .actions .button")
-    assert actions[:3] == ["编辑", "复制", "合并"] and actions[-1] == "删除"   # plugins' actions (the pool's 放弃, 指派) between
+    assert actions[:5] == ["编辑", "客户全景图", "打印信封", "复制", "合并"] and actions[-1] == "删除"   # plugins' actions (the pool's 放弃, 指派) between
 
 
 def test_a_parent_customer_lists_its_subsidiaries_under_their_own_title(site):

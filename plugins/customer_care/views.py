@@ -16,9 +16,23 @@ def not_contacted(records, days=30, limit=100):
 
 
 def follow_up_plans(records, days_ahead=7, limit=100):
-    """Follow-ups whose next contact date is overdue or within ``days_ahead`` days."""
+    """Follow-ups whose next contact date is overdue or within ``days_ahead`` days, soonest first,
+    leaving out the plans already kept (the customer was contacted after that follow-up)."""
     until = (records.today() + dt.timedelta(days=days_ahead)).isoformat()
-    return records.list("follow_up", filters=[("next_contact_on", "lte", until)], sort="next_contact_on", limit=limit).items
+    found, cursor = [], None
+    while len(found) < limit:
+        page = records.list("follow_up", filters=[("next_contact_on", "lte", until)], sort="next_contact_on", limit=200, cursor=cursor)
+        ids = sorted({f["customer_id"] for f in page.items if f.get("customer_id")})
+        last = {c["id"]: c.get("last_contact_at") for c in records.list(
+            "customer", filters=[("id", "in", ",".join(map(str, ids)))], limit=500).items} if ids else {}
+        for plan in page.items:
+            latest = last.get(plan.get("customer_id"))
+            if latest is None or plan.get("occurred_at") is None or latest <= plan["occurred_at"]:
+                found.append(plan)
+        cursor = page.next_cursor
+        if not cursor:
+            break
+    return found[:limit]
 
 
 def declines(records, limit=100):
@@ -46,9 +60,32 @@ def ranking(records, limit=20):
     return records.list("customer", filters=[("deal_amount", "gt", "0")], sort="-deal_amount", limit=limit).items
 
 
-def distribution(records, by="region"):
+def distribution(records, by="region", filters=()):
     """市场分布视图: customer counts by region or industry (values with their labels)."""
     from crm.core import dictionaries
     field = records.entity("customer").fields[by]
     labels = {i["value"]: i["label"] for i in dictionaries.items(records.session, field.dictionary, include_inactive=True)}
-    return [(value, labels.get(value), count) for value, count in records.group_counts("customer", by)]
+    return [(value, labels.get(value), count) for value, count in records.group_counts("customer", by, filters=filters)]
+
+
+def rolled_up(records, dictionary, counts, depth):
+    """Counts of a tree dictionary (regions) summed up to the items ``depth`` levels from the top
+    (1: 华北/华东 …, 2: provinces …): [(value or None, count)], largest first. A value above
+    ``depth`` keeps its own row; unknown values and empty ones count under None."""
+    from crm.core import dictionaries
+    parents = {i["value"]: i["parent_value"] for i in dictionaries.items(records.session, dictionary, include_inactive=True)}
+
+    def path(value):
+        chain, seen = [], set()
+        while value in parents and value not in seen:
+            seen.add(value)
+            chain.append(value)
+            value = parents[value]
+        return list(reversed(chain))
+
+    totals = {}
+    for value, _label, count in counts:
+        chain = path(value)
+        key = chain[min(depth, len(chain)) - 1] if chain else None
+        totals[key] = totals.get(key, 0) + count
+    return sorted(totals.items(), key=lambda item: (-item[1], item[0] is None, str(item[0])))

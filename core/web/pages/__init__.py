@@ -19,6 +19,9 @@ they parse the request, call the record service (``request.records``) and choose
 - :mod:`.roles`     roles: scopes per entity and action, field access, special permissions
 - :mod:`.account`   the user's own account: password change, API tokens
 - :mod:`.sharing`   sharing a record with users and departments (on the detail page)
+- :mod:`.imports`   the import wizard (upload, mapping, dry run, run, report, revert)
+- :mod:`.overview`  the 360 view (key figures and every related list of a record)
+- :mod:`.envelopes` envelope printing (one record, the list's filter, the selected rows)
 - :mod:`.errors`    404 / 403 / 400 / 500 pages (never a traceback)
 """
 from chameleon.loader import MemoryLoader
@@ -114,3 +117,5 @@ def includeme(config):
     for module in ("session", "home", "approvals", "lists", "forms", "detail", "boards", "admin", "organisation", "roles",
                    "account", "sharing", "errors"):
         config.scan("crm.core.web.pages." + module)
+    for module in ("imports", "overview", "envelopes"):   # each adds its own routes (none of them clashes with the ones above)
+        config.include("crm.core.web.pages." + module)

@@ -17,12 +17,12 @@ from pyramid.view import view_config
 
 from crm.core import attachments, workflow as workflows
 from crm.core.errors import BadRequest, Conflict, CrmError, Forbidden, NotFound, ValidationFailed, Vetoed
-from crm.core.records import record_to_json, to_json
+from crm.core.records import COUNT_CAP, record_to_json, to_json
 from crm.core.registry import text_in
 from crm.core.web import security
 from crm.core.web.pages import widgets
 from crm.core.web.pages.helpers import Display, _, entity_label, flash, page_entity, render, shown_fields
-from crm.core.web.pages.lists import list_columns, row_style
+from crm.core.web.pages.lists import list_columns, row_style, similar_records
 from crm.core.web.pages.session import safe_next
 from crm.core.web.pages.sharing import sharing_panel
 
@@ -110,6 +110,8 @@ def actions(request, entity, record):
         out.append({"id": "edit", "label": _(request, "Edit"), "url": path("page.edit", entity=entity.name, id=record["id"]), "method": "GET", "primary": True})
     if entity.singleton:
         return out
+    from crm.core.web.pages import envelopes, overview   # pages that offer themselves on the detail page
+    out += overview.action(request, entity, record) + envelopes.action(request, entity, record)
     if records.access.allowed(entity.name, "create"):
         out.append({"id": "copy", "label": _(request, "Copy"), "url": path("page.copy", entity=entity.name, id=record["id"]), "method": "POST"})
     if records.access.allowed(entity.name, "update") and records.access.allowed(entity.name, "delete"):
@@ -228,13 +230,14 @@ def copy(request):
 
 @view_config(route_name="page.merge", permission=security.MERGE)
 def merge(request):
-    """Two steps: pick the duplicate (link picker), then pick the surviving value field by field."""
+    """Two steps: pick the duplicate (link picker, or one of the similar records suggested), then
+    pick the surviving value field by field, seeing what moves over, and confirm."""
     entity = page_entity(request)
     records, display = request.records, Display(request)
     survivor = records.get(entity.name, request.matchdict["id"])
     params = request.POST if request.method == "POST" else request.GET
     duplicate_id = params.get("duplicate", "")
-    duplicate, choices = None, []
+    duplicate, choices, moves = None, [], []
     if duplicate_id.isdigit():
         duplicate = records.get(entity.name, int(duplicate_id))
         if duplicate["id"] == survivor["id"]:
@@ -246,7 +249,9 @@ def merge(request):
             if mine == theirs or theirs in (None, "", []):
                 continue
             choices.append({"name": field.name, "label": field.label_in(request.locale_name),
-                            "mine": display.text(field, mine) or "—", "theirs": display.text(field, theirs)})
+                            "mine": display.text(field, mine) or "—", "theirs": display.text(field, theirs),
+                            "keep": "theirs" if mine in (None, "", []) else "mine"})   # an empty value is filled in
+        moves = merge_moves(request, entity, duplicate)
     if request.method == "POST" and duplicate is not None and params.get("confirm"):
         values = {c["name"]: to_json(entity, c["name"], duplicate.get(c["name"])) for c in choices if params.get("pick." + c["name"]) == "theirs"}
         try:
@@ -256,12 +261,44 @@ def merge(request):
             return HTTPFound(request.route_path("page.merge", entity=entity.name, id=survivor["id"]) + f"?duplicate={duplicate['id']}")
         flash(request, _(request, "The records were merged; the duplicate is in the recycle bin."), "success")
         return HTTPFound(request.route_path("page.detail", entity=entity.name, id=survivor["id"]))
+    suggestions = []
+    if duplicate is None and entity.title_field:
+        suggestions = [{"id": r["id"], "title": records.title(entity, r),
+                        "url": request.route_path("page.merge", entity=entity.name, id=survivor["id"]) + f"?duplicate={r['id']}"}
+                       for r in similar_records(records, entity, survivor.get(entity.title_field), exclude=survivor["id"])]
     return render(request, "merge.pt", {
         "entity": entity, "entity_label": entity_label(entity, request.locale_name, plural=True), "survivor": survivor,
         "title": records.title(entity, survivor), "duplicate": duplicate,
         "duplicate_title": records.title(entity, duplicate) if duplicate else None, "choices": choices,
-        "lookup": request.route_path("page.lookup", entity=entity.name),
+        "lookup": request.route_path("page.lookup", entity=entity.name), "moves": moves, "suggestions": suggestions,
     })
+
+
+def merge_moves(request, entity, duplicate):
+    """What a merge moves from ``duplicate`` to the survivor, as the user may see it: the records
+    linking to it (contacts, follow-ups, any entity's link or many-links field), its child rows
+    and its attachments. [{"label", "count", "url"}]; records out of the user's reach move too
+    but are not counted here."""
+    records, model, locale = request.records, request.registry.crm.metadata, request.locale_name
+    out = []
+    for other, field in model.references_to(entity.name):
+        if other.is_child or other.singleton or not records.access.allowed(other.name, "read"):
+            continue
+        try:
+            page = records.list(other.name, filters=[(field.name, "eq", duplicate["id"])], limit=1, count=True)
+        except (BadRequest, Forbidden):
+            continue
+        if page.items:
+            label = f"{entity_label(other, locale, plural=True)} · {field.label_in(locale)}"
+            out.append({"label": label, "count": page.total if page.total is not None else f"{COUNT_CAP}+",
+                        "url": request.route_path("page.list", entity=other.name) + f"?{field.name}={duplicate['id']}"})
+    for field in shown_fields(records, entity):
+        if field.type == "table" and duplicate.get(field.name):
+            out.append({"label": field.label_in(locale), "count": len(duplicate[field.name]), "url": None})
+    files = attachments.for_record(records, entity.name, duplicate["id"])
+    if files:
+        out.append({"label": _(request, "Attachments"), "count": len(files), "url": None})
+    return out
 
 
 @view_config(route_name="page.attach", request_method="POST", permission=security.UPDATE)

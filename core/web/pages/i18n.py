@@ -99,9 +99,11 @@ def translator(request):
 # --- catalog maintenance ---------------------------------------------------------------------------
 
 def used_messages(root):
-    """Message ids used in the templates (``ui/templates``) and the page code (this package)."""
+    """Message ids used in the templates (``ui/templates``), the page code (this package) and the
+    built-in plugins' pages that use the same catalogs (``plugins/*/templates``, ``plugins/*/*.py``)."""
     root = Path(root)
     files = sorted((root / "ui" / "templates").rglob("*.pt")) + sorted((root / "core" / "web" / "pages").glob("*.py"))
+    files += sorted((root / "plugins").glob("*/templates/*.pt")) + sorted((root / "plugins").glob("*/*.py"))
     found = {}
     for path in files:
         for match in MESSAGE.finditer(path.read_text("utf-8")):

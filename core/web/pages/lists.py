@@ -227,6 +227,7 @@ def group_panel(request, state, display):
 
 @view_config(route_name="page.list", request_method="GET", permission=security.READ)
 def list_page(request):
+    from crm.core.web.pages import envelopes   # (it reads list filters with ListState)
     entity = page_entity(request, allow_singleton=True)
     records = request.records
     if entity.singleton:
@@ -275,6 +276,10 @@ def list_page(request):
         "bulk_fields": [bulk_field(request, display, f) for f in bulk_fields],
         "owner_choices": display.user_choices() if owner in editable and access.allowed(entity.name, "assign") else None,
         "export_url": request.route_path("page.export", entity=entity.name) + ("?" + state.query_string() if state.query_string() else ""),
+        "export_xlsx_url": request.route_path("page.export", entity=entity.name) + "?" + urlencode([("format", "xlsx")]) +
+                           ("&" + state.query_string() if state.query_string() else ""),
+        "import_url": request.route_path("page.import", entity=entity.name) if access.allowed(entity.name, "import") else None,
+        "envelopes_url": envelopes.batch_url(request, entity, state.query_string()),
         "kanban_url": request.route_path("page.kanban", entity=entity.name) if entity.spec.get("kanban") else None,
         "calendar_url": request.route_path("page.calendar", entity=entity.name)
         if any(f.calendar for f in entity.fields.values()) else None,
@@ -481,12 +486,17 @@ def _item(request, entity, record):
 def similar(request):
     """Up to 5 records whose title resembles ``?name=`` (重名提示), among those the user may see."""
     entity = page_entity(request)
-    records = request.records
-    name = request.GET.get("name", "").strip()[:200]
-    exclude = request.GET.get("exclude", "")
+    found = similar_records(request.records, entity, request.GET.get("name", ""), request.GET.get("exclude", ""))
+    return {"items": [_item(request, entity, r) for r in found]}
+
+
+def similar_records(records, entity, name, exclude="", limit=5):
+    """Records the user may see whose title contains ``name`` or ``name`` without its company
+    suffix (有限公司, 集团 ...): the duplicate-name hint and the merge page's suggestions."""
+    name = str(name or "").strip()[:200]
     title = entity.title_field
     if len(name) < 2 or not title:
-        return {"items": []}
+        return []
     core = name
     for suffix in SIMILAR_SUFFIXES:
         if core.endswith(suffix) and len(core) > len(suffix) + 1:
@@ -495,10 +505,9 @@ def similar(request):
     found = {}
     try:
         for text in dict.fromkeys([name, core]):
-            for record in records.list(entity.name, filters=[(title, "contains", text)], limit=6).items:
-                if str(record["id"]) != exclude:
+            for record in records.list(entity.name, filters=[(title, "contains", text)], limit=limit + 1).items:
+                if str(record["id"]) != str(exclude):
                     found.setdefault(record["id"], record)
     except (BadRequest, Forbidden):
-        return {"items": []}
-    return {"items": [_item(request, entity, r) for r in list(found.values())[:5]]}
-
+        return []
+    return list(found.values())[:limit]
