@@ -2,9 +2,10 @@
 import argparse
 import sys
 
-from bench import records
+from bench import generate, records
+from bench.common import BenchError
 
-BENCHMARKS = {"records": records}
+BENCHMARKS = {"generate": generate, "records": records}
 
 
 def main(argv=None):
@@ -17,7 +18,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     try:
         return BENCHMARKS[args.benchmark].run(args) or 0
-    except records.BenchError as e:
+    except BenchError as e:
         print(f"bench: {e}", file=sys.stderr)
         return 1
 
