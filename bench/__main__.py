@@ -2,10 +2,10 @@
 import argparse
 import sys
 
-from bench import generate, records
+from bench import generate, lists, records
 from bench.common import BenchError
 
-BENCHMARKS = {"generate": generate, "records": records}
+BENCHMARKS = {"generate": generate, "lists": lists, "records": records}
 
 
 def main(argv=None):

@@ -187,6 +187,14 @@ def load_owners(runtime):
 
 # --- rows ----------------------------------------------------------------------------------------
 
+def batch_random(seed, start):
+    """The random sources of the batch starting at row ``start``: a batch is the same whether it
+    is made in one go or after an interruption (and python -m bench lists finds its names)."""
+    fake = Faker("zh_CN")
+    fake.seed_instance(seed * 1_000_003 + start)
+    return random.Random(seed * 1_000_003 + start), fake
+
+
 class Rows:
     """Customers and their follow-ups for one batch, seeded by the batch's position."""
 
@@ -206,9 +214,7 @@ class Rows:
         self.counters = {}
 
     def batch(self, seed, start, stop):
-        rnd = random.Random(seed * 1_000_003 + start)
-        fake = Faker("zh_CN")
-        fake.seed_instance(seed * 1_000_003 + start)
+        rnd, fake = batch_random(seed, start)
         names = CompanyNames(fake, rnd)
         customers, follow_ups = [], []
         for i in range(start, stop):
