@@ -2,7 +2,7 @@
 manager (上级主管) and roles. Used by the CLI, the admin pages and the tests alike."""
 import sqlalchemy as sa
 
-from crm.core import access, auth
+from crm.core import access, auth, query
 from crm.core.errors import NotFound, ValidationFailed
 from crm.core.tables import departments, user_roles, roles, users
 
@@ -27,6 +27,25 @@ def move_department(session, department_id, parent_id):
                 raise ValidationFailed("a department cannot move under itself", {"parent_id": "cycle"})
             node = tree.get(node)
     session.execute(departments.update().where(departments.c.id == department_id).values(parent_id=parent_id))
+
+
+def lookup(session, kind, q, limit=10):
+    """Active users (``kind`` "users": name or username contains ``q``) or departments (name
+    contains ``q``), as the pickers' look-up answers: [{"id", "title", "detail"}]."""
+    pattern = "%" + query.escape_like(q) + "%"
+    if kind == "users":
+        stmt = sa.select(users.c.id, users.c.display_name, users.c.username).where(users.c.active)
+        if q:
+            stmt = stmt.where(sa.or_(users.c.display_name.ilike(pattern, escape="\\"), users.c.username.ilike(pattern, escape="\\")))
+        rows = session.execute(stmt.order_by(users.c.display_name, users.c.id).limit(limit))
+        return [{"id": r.id, "title": r.display_name or r.username, "detail": r.username} for r in rows]
+    parent = departments.alias("parent")
+    stmt = sa.select(departments.c.id, departments.c.name, parent.c.name.label("parent")).outerjoin(
+        parent, parent.c.id == departments.c.parent_id).where(departments.c.active)
+    if q:
+        stmt = stmt.where(departments.c.name.ilike(pattern, escape="\\"))
+    rows = session.execute(stmt.order_by(departments.c.sort_order, departments.c.id).limit(limit))
+    return [{"id": r.id, "title": r.name, "detail": r.parent or ""} for r in rows]
 
 
 def department_by_name(session, name):

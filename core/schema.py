@@ -59,7 +59,8 @@ def _indexes(entity):
     """(columns, unique, name or None) for every index the entity needs, without repeats.
 
     Besides the declared ones: unique fields and autonumbers, link/user/department/mnemonic fields
-    (related lists, scopes, merges, pinyin search) and the default sort (the first list page)."""
+    (related lists, scopes, merges, pinyin search), the default sort (the first list page) and
+    (updated_by, updated_at) (the home page lists each entity's records the user changed last)."""
     wanted = []
     if entity.is_child:
         wanted.append((("parent_id", "sort_order"), False, None))
@@ -74,6 +75,7 @@ def _indexes(entity):
         sort = tuple(part.lstrip("-") for part in entity.default_sort.split(","))
         if sort != ("id",):
             wanted.append((sort, False, None))
+        wanted.append((("updated_by", "updated_at"), False, None))  # the home page's "my recent records"
     seen, out = set(), []
     for cols, unique, name in wanted:
         if cols not in seen:

@@ -38,6 +38,7 @@ ROUTES = [
     ("trash.restore", PREFIX + "/trash/restore", False),
     ("admin.access", PREFIX + "/admin/access", False),
     ("file", PREFIX + "/files/" + ID, False),
+    ("directory.lookup", PREFIX + "/directory/{kind:users|departments}/lookup", False),
     ("list", PREFIX + "/" + ENTITY, True),
     ("new", PREFIX + "/" + ENTITY + "/new", True),
     ("export", PREFIX + "/" + ENTITY + "/export", True),
@@ -57,7 +58,7 @@ ROUTES = [
     ("transition", PREFIX + "/" + ENTITY + "/" + ID + "/transition", True),
     ("attach", PREFIX + "/" + ENTITY + "/" + ID + "/attachments", True),
 ]
-RESERVED_NAMES = ("trash", "admin", "files", "notifications")  # not usable as entity names in page URLs
+RESERVED_NAMES = ("trash", "admin", "files", "notifications", "directory")  # not usable as entity names in page URLs
 
 
 class CompiledTemplates(MemoryLoader):
