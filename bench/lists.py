@@ -13,6 +13,7 @@ changelist (Django's test Client, a superuser) over models generated from the sa
 indexes. Each cell is the median / p95 in ms of ``--runs`` timed calls after 3 warm-up calls.
 """
 import datetime as dt
+import json
 import re
 import shutil
 import sys
@@ -70,6 +71,10 @@ class Crm:
     def api(self, path):
         return self.api_app.get(path, headers=self.headers, status=200).json
 
+    def api_body(self, path):
+        """The response as bytes: what is timed (decoding the JSON is the client's work)."""
+        return self.api_app.get(path, headers=self.headers, status=200).body
+
 
 def page_ids(html):
     return [int(i) for i in re.findall(r'name="ids" value="(\d+)"', html)]
@@ -94,7 +99,9 @@ class Floor:
 
     def rows(self, *where, order):
         stmt = sa.select(self.t).where(self.t.c.deleted_at.is_(None), *where).order_by(*order).limit(self.limit + 1)
-        return [dict(r) for r in self.connection.execute(stmt).mappings()]
+        result = self.connection.execute(stmt)
+        columns = list(result.keys())
+        return [dict(zip(columns, row)) for row in result]
 
     def count(self, *where):
         capped = sa.select(sa.literal(1)).select_from(self.t).where(self.t.c.deleted_at.is_(None), *where).limit(COUNT_CAP + 1).subquery()
@@ -162,8 +169,9 @@ def measure_lists(crm, floor, django, cases, runs, counter):
     results = []
     for key, label, params, core, where, django_params in cases:
         page_path, api_path = f"/app/{ENTITY}{qs(params)}", f"/api/v1/{ENTITY}{qs(params)}"
-        sides = {"core": core, "core+count": lambda: (core(), floor.count(*where)),
-                 "api": lambda: crm.api(api_path), "page": lambda: crm.page(page_path)}
+        sides = {"core": core, "core+json": lambda: json.dumps(core()[:50], default=str, ensure_ascii=False).encode(),
+                 "core+count": lambda: (core(), floor.count(*where)),
+                 "api": lambda: crm.api_body(api_path), "page": lambda: crm.page(page_path)}
         if django is not None:
             django_path = f"/admin/crm/{ENTITY}/{qs(django_params)}"
             sides["django"] = lambda: django.get(django_path)
@@ -190,9 +198,12 @@ def record_cases(crm, floor, django, record_id, runs):
     one = lambda: [dict(r) for r in floor.connection.execute(sa.select(t).where(t.c.id == record_id)).mappings()]  # noqa: E731
     out = []
     for key, label, path in (("detail", f"detail page /app/customer/{record_id}", f"/app/{ENTITY}/{record_id}"),
-                             ("edit", f"edit form /app/customer/{record_id}/edit", f"/app/{ENTITY}/{record_id}/edit")):
-        sides = {"core": one, "page": lambda path=path: crm.page(path)}
-        if django is not None:
+                             ("edit", f"edit form /app/customer/{record_id}/edit", f"/app/{ENTITY}/{record_id}/edit"),
+                             ("home", "home page /app (recent records of every entity)", "/app")):
+        sides = {"page": lambda path=path: crm.page(path)}
+        if key != "home":
+            sides["core"] = one
+        if django is not None and key != "home":
             sides["django"] = lambda: django.get(f"/admin/crm/{ENTITY}/{record_id}/change/")
         times = interleaved(sides, runs)
         out.append({"key": key, "label": label, **{side: summary(ms) for side, ms in times.items()}})
@@ -254,10 +265,11 @@ def ratio(a, b):
 
 
 def print_lists(results):
-    header = ["query", "rows", "core", "core+count", "API", "API/core", "page", "page/core+count", "Django admin",
-              "Django/page", "Django/API", "stmts API/page"]
+    header = ["query", "rows", "core", "core+json", "core+count", "API", "API/core", "API/core+json", "page",
+              "page/core+count", "Django admin", "Django/page", "Django/API", "stmts API/page"]
     lines = [[r["label"], str(r["rows"]) + (f" ({r['django_rows']})" if r.get("django_rows") is not None else ""),
-              cell(r["core"]), cell(r["core+count"]), cell(r["api"]), ratio(r["api"], r["core"]), cell(r["page"]),
+              cell(r["core"]), cell(r["core+json"]), cell(r["core+count"]), cell(r["api"]), ratio(r["api"], r["core"]),
+              ratio(r["api"], r["core+json"]), cell(r["page"]),
               ratio(r["page"], r["core+count"]), cell(r.get("django")), ratio(r.get("django"), r["page"]),
               ratio(r.get("django"), r["api"]), f"{r['statements']['api']} / {r['statements']['page']}"] for r in results]
     print(table(header, lines))
@@ -265,7 +277,7 @@ def print_lists(results):
 
 def print_records(results):
     header = ["page", "core (the row)", "page", "page/core", "Django admin change form", "Django/page"]
-    print(table(header, [[r["label"], cell(r["core"]), cell(r["page"]), ratio(r["page"], r["core"]), cell(r.get("django")),
+    print(table(header, [[r["label"], cell(r.get("core")), cell(r["page"]), ratio(r["page"], r.get("core")), cell(r.get("django")),
                           ratio(r.get("django"), r["page"])] for r in results]))
 
 

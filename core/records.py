@@ -207,7 +207,9 @@ class RecordService:
             values = query.decode_cursor(entity, keys, cursor)
             stmt = stmt.where(query.after_cursor(entity, keys, values, self.session.bind.dialect.name == "postgresql"))
         stmt = stmt.order_by(*query.order_by(entity, keys)).limit(limit + 1)
-        rows = [dict(r) for r in self.session.execute(stmt).mappings()]
+        result = self.session.execute(stmt)
+        columns = list(result.keys())
+        rows = [dict(zip(columns, row)) for row in result]
         next_cursor = query.encode_cursor(keys, rows[limit - 1]) if len(rows) > limit else None
         return Page(self._strip(entity, self._complete(entity, rows[:limit], children=False)), next_cursor, total)
 
@@ -670,40 +672,33 @@ def to_json(entity, name, value):
 
 
 def record_to_json(model, entity, record):
-    plan = _json_plan(entity)
-    out = {}
-    for name, value in record.items():
-        how = plan.get(name, _SYSTEM)
-        if how is _HIDDEN:
-            continue
-        if how is _TABLE:
-            child = model.entities[entity.fields[name].entity]
-            out[name] = [record_to_json(model, child, row) for row in value]
-        elif value is None or how is None:
-            out[name] = value
-        elif how is _SYSTEM:
-            out[name] = value.isoformat() if isinstance(value, (dt.date, dt.datetime)) else value
-        else:
-            out[name] = how(value)
+    convert, hidden, tables = _json_plan(entity)
+    out = {name: value if value is None or (how := convert.get(name, _system_json)) is None else how(value)
+           for name, value in record.items() if name not in hidden}
+    for name in tables.intersection(record):
+        child = model.entities[entity.fields[name].entity]
+        out[name] = [record_to_json(model, child, row) for row in record[name]]
     return out
 
 
-_HIDDEN, _TABLE, _SYSTEM = object(), object(), object()
+def _system_json(value):
+    return value.isoformat() if isinstance(value, (dt.date, dt.datetime)) else value
 
 
 def _json_plan(entity):
-    """Field name → how :func:`record_to_json` writes its value (hidden, child table, as stored, or
-    the type's ``to_json``), worked out once per entity: looking each field up again for every value
-    was most of the time an API page of 50 wide records took."""
+    """How :func:`record_to_json` writes an entity's values, worked out once per entity (looking
+    each field up again for every value was most of the time an API page of wide records took):
+    field name → the type's ``to_json`` (None: as stored), the hidden fields, the child tables."""
     plan = entity.__dict__.get("_json_plan")
     if plan is None:
-        plan = {}
+        convert, hidden, tables = {}, set(), set()
         for name, field in entity.fields.items():
             if field.type == "table":
-                plan[name] = _TABLE
+                tables.add(name)
+                hidden.add(name)  # written after the others, row by row
             elif field.hidden:
-                plan[name] = _HIDDEN
+                hidden.add(name)
             else:
-                plan[name] = None if type(field.ftype).to_json is FieldType.to_json else field.ftype.to_json
-        entity.__dict__["_json_plan"] = plan
+                convert[name] = None if type(field.ftype).to_json is FieldType.to_json else field.ftype.to_json
+        plan = entity.__dict__["_json_plan"] = (convert, frozenset(hidden), frozenset(tables))
     return plan
