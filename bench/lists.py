@@ -321,12 +321,15 @@ def run(args):
                          + (f" --database-url {args.database_url}" if args.database_url else "") + " first")
     parts = set((args.only or "lists,records,scopes").split(","))
     runtime = generate.open_runtime(folder)
+    plan, _seeded = runtime.upgrade()  # as crm db upgrade after a code change: indexes the metadata asks for now
     workdir = Path(tempfile.mkdtemp(prefix="crm-bench-django-"))
     try:
         print(f"crm bench lists: {state['counts']} on {runtime.engine.dialect.name} "
               f"({runtime.engine.url.render_as_string(hide_password=True)}), instance {folder}")
         print(f"machine: {machine()}; plugins enabled: {', '.join(i.name for i in runtime.plugins.ordered) or 'none'}")
         print(f"started {dt.datetime.now():%Y-%m-%d %H:%M}, {load()}")
+        for line in plan.summary:
+            print(f"db upgrade: {line}")
         crm = Crm(runtime, "admin", state["password"])
         django = None
         if not args.no_django and parts & {"lists", "records"}:

@@ -202,7 +202,6 @@ class RecordService:
             where.append(self.search_clause(entity, q))
         keys = query.parse_sort(entity, sort)
         stmt = sa.select(entity.table).where(*where)
-        total = self._count(entity, where) if count else None
         if cursor:
             values = query.decode_cursor(entity, keys, cursor)
             stmt = stmt.where(query.after_cursor(entity, keys, values, self.session.bind.dialect.name == "postgresql"))
@@ -211,6 +210,9 @@ class RecordService:
         columns = list(result.keys())
         rows = [dict(zip(columns, row)) for row in result]
         next_cursor = query.encode_cursor(keys, rows[limit - 1]) if len(rows) > limit else None
+        total = None
+        if count:  # a first page that holds every match is its own count (a search finding 47 of a million)
+            total = len(rows) if cursor is None and next_cursor is None else self._count(entity, where)
         return Page(self._strip(entity, self._complete(entity, rows[:limit], children=False)), next_cursor, total)
 
     def _count(self, entity, where):
