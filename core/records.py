@@ -211,8 +211,10 @@ class RecordService:
         rows = [dict(zip(columns, row)) for row in result]
         next_cursor = query.encode_cursor(keys, rows[limit - 1]) if len(rows) > limit else None
         total = None
-        if count:  # a first page that holds every match is its own count (a search finding 47 of a million)
-            total = len(rows) if cursor is None and next_cursor is None else self._count(entity, where)
+        if count and cursor is None and next_cursor is None:  # the page holds every match: its own count
+            total = len(rows) if len(rows) <= COUNT_CAP else None  # (a search finding 47 of a million)
+        elif count:
+            total = self._count(entity, where)
         return Page(self._strip(entity, self._complete(entity, rows[:limit], children=False)), next_cursor, total)
 
     def _count(self, entity, where):
