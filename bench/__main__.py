@@ -2,9 +2,11 @@
 import argparse
 import sys
 
-from bench import importing, records, startup, throughput
+from bench import generate, importing, lists, records, startup, throughput
+from bench.common import BenchError
 
-BENCHMARKS = {"records": records, "importing": importing, "throughput": throughput, "startup": startup}
+BENCHMARKS = {"generate": generate, "lists": lists, "records": records, "importing": importing, "throughput": throughput,
+              "startup": startup}
 
 
 def main(argv=None):
@@ -17,7 +19,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     try:
         return BENCHMARKS[args.benchmark].run(args) or 0
-    except records.BenchError as e:
+    except BenchError as e:
         print(f"bench: {e}", file=sys.stderr)
         return 1
 

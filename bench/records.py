@@ -15,9 +15,7 @@ on the same table (the floor); the table shows median and p95 in ms and the rati
 """
 import cProfile
 import datetime as dt
-import math
 import os
-import platform
 import pstats
 import random
 import secrets
@@ -32,20 +30,13 @@ import sqlalchemy as sa
 from faker import Faker
 from tqdm import tqdm
 
+from bench.common import (AGENT_CATEGORIES, BenchError, CompanyNames, Database, StatementCounter, analyze, dictionary_values,
+                          load, machine, percentile, table as text_table)
 from crm.core import auth, directory, instance
 from crm.core.mnemonic import mnemonic
 from crm.core.runtime import DATABASE_ENV, Runtime
-from crm.core.tables import dictionary_items
 
 ENTITY = "customer"
-TRADES = ["科技", "信息技术", "软件", "网络科技", "电子", "贸易", "医药", "生物科技", "建材", "物流", "食品", "机械",
-          "化工", "文化传媒", "教育咨询", "环保科技", "新能源", "汽车配件", "服装", "家居", "餐饮管理", "建筑工程"]
-SUFFIXES = ["有限公司", "有限公司", "有限公司", "股份有限公司", "集团有限公司", "有限责任公司"]
-AGENT_CATEGORIES = {"potential_agent", "existing_agent"}
-
-
-class BenchError(Exception):
-    """A one-line reason; the benchmark stops with exit code 1."""
 
 
 def add_arguments(parser):
@@ -61,70 +52,7 @@ def add_arguments(parser):
                                                            "(first, first_total, level, region, deep, search_name, search_pinyin)")
 
 
-# --- the database ------------------------------------------------------------------------------
-
-class Database:
-    """SQLite in the instance folder, or a throw-away PostgreSQL database made and dropped here."""
-
-    def __init__(self, url, folder):
-        self.created = False
-        if not url:
-            self.url = f"sqlite:///{folder / 'crm.sqlite'}"
-            self.admin_url = None
-            return
-        parsed = sa.engine.make_url(url)
-        if not parsed.drivername.startswith("postgresql") or not parsed.database:
-            raise BenchError("--database-url must be a PostgreSQL URL with a database name, "
-                             "e.g. postgresql+psycopg://postgres@127.0.0.1:5432/crm_bench")
-        self.url = url
-        self.name = parsed.database
-        self.admin_url = parsed.set(database="postgres")
-
-    def _admin(self):
-        return sa.create_engine(self.admin_url, isolation_level="AUTOCOMMIT")
-
-    def create(self):
-        if self.admin_url is None:
-            return
-        engine = self._admin()
-        try:
-            with engine.connect() as connection:
-                if connection.execute(sa.text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": self.name}).first():
-                    raise BenchError(f"database {self.name!r} exists; name a new database (the benchmark creates and drops it)")
-                connection.execute(sa.text(f"CREATE DATABASE {connection.dialect.identifier_preparer.quote(self.name)}"))
-                self.created = True
-        except sa.exc.OperationalError as e:
-            raise BenchError(f"cannot reach PostgreSQL: {str(e.orig).strip().splitlines()[0]}")
-        finally:
-            engine.dispose()
-
-    def drop(self):
-        if self.admin_url is None or not self.created:
-            return
-        engine = self._admin()
-        try:
-            with engine.connect() as connection:
-                quoted = connection.dialect.identifier_preparer.quote(self.name)
-                connection.execute(sa.text(f"DROP DATABASE IF EXISTS {quoted} WITH (FORCE)"))
-        finally:
-            engine.dispose()
-
-
 # --- data ----------------------------------------------------------------------------------------
-
-def dictionary_values(runtime):
-    """value lists of the seeded dictionaries; for the region tree only the leaves (districts)."""
-    with runtime.engine.connect() as connection:
-        rows = connection.execute(sa.select(dictionary_items.c.dictionary, dictionary_items.c.value, dictionary_items.c.parent_value)
-                                  .where(dictionary_items.c.active).order_by(dictionary_items.c.position)).all()
-    values, parents = {}, set()
-    for dictionary, value, parent in rows:
-        values.setdefault(dictionary, []).append(value)
-        if parent:
-            parents.add((dictionary, parent))
-    values["region"] = [v for v in values["region"] if ("region", v) not in parents]
-    return values
-
 
 class CustomerMaker:
     """Realistic Chinese customers: 城市 + 字号 + 行业 + 组织形式, e.g. 邯郸群英医药有限公司."""
@@ -133,6 +61,7 @@ class CustomerMaker:
         Faker.seed(seed)
         self.fake = Faker("zh_CN")
         self.rnd = random.Random(seed)
+        self.names = CompanyNames(self.fake, self.rnd)
         self.choices = choices
         self.owners = owners
         self.first = None  # (city, 字号) of the first customer: the search terms
@@ -142,9 +71,8 @@ class CustomerMaker:
 
     def __call__(self):
         fake, rnd = self.fake, self.rnd
-        city, brand = fake.city_name(), fake.company_prefix()
+        name, city, brand = self.names()
         self.first = self.first or (city, brand)
-        name = city + brand + rnd.choice(TRADES) + rnd.choice(SUFFIXES)
         values = {
             "name": name, "category": self.pick("customer_category"), "level": self.pick("customer_level"),
             "status": self.pick("customer_status"), "region": self.pick("region"), "industry": self.pick("industry"),
@@ -187,12 +115,6 @@ def create_customers(runtime, rows, batch, maker, user):
             done += len(values)
             bar.update(len(values))
     return spent
-
-
-def analyze(runtime):
-    """Planner statistics, as autovacuum (PostgreSQL) or a periodic ANALYZE (SQLite) would keep them."""
-    with runtime.engine.begin() as connection:
-        connection.exec_driver_sql("ANALYZE")
 
 
 # --- the queries ---------------------------------------------------------------------------------
@@ -289,20 +211,6 @@ def ids(result):
     return [r["id"] for r in rows]
 
 
-class StatementCounter:
-    def __init__(self, engine):
-        self.n = 0
-        sa.event.listen(engine, "before_cursor_execute", self)
-
-    def __call__(self, *args, **kwargs):
-        self.n += 1
-
-
-def percentile(values, p):
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
-
-
 def measure(queries, counter, runs):
     """Median, p95 (ms) and statements per call of both sides of every query, interleaved."""
     results = []
@@ -349,31 +257,7 @@ def table(results):
     lines = [[r["label"], str(r["rows"]), f"{r['service'][0]:.2f}", f"{r['service'][1]:.2f}", f"{r['raw'][0]:.2f}",
               f"{r['raw'][1]:.2f}", f"{r['service'][0] / r['raw'][0]:.2f}x", f"{r['service'][2]} / {r['raw'][2]}"]
              for r in results]
-    widths = [max(_width(row[i]) for row in [header] + lines) for i in range(len(header))]
-
-    def fmt(row):
-        cells = [row[0] + " " * (widths[0] - _width(row[0]))] + [row[i].rjust(widths[i]) for i in range(1, len(row))]
-        return "  ".join(cells)
-    out = [fmt(header), "  ".join("-" * w for w in widths)] + [fmt(row) for row in lines]
-    return "\n".join(out)
-
-
-def _width(text):
-    """Display width: CJK characters take two columns."""
-    return sum(2 if ord(c) > 0x2E80 else 1 for c in text)
-
-
-def machine():
-    try:
-        memory = next(line for line in open("/proc/meminfo") if line.startswith("MemTotal")).split()[1]
-        memory = f"{int(memory) / 1024 / 1024:.1f} GiB"
-    except (OSError, StopIteration):
-        memory = "?"
-    return f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs, {memory} RAM, Python {platform.python_version()}, SQLAlchemy {sa.__version__}"
-
-
-def load():
-    return "load average " + " ".join(f"{x:.2f}" for x in os.getloadavg())
+    return text_table(header, lines)
 
 
 # --- the benchmark -------------------------------------------------------------------------------
@@ -402,7 +286,7 @@ def run(args):
         spent = create_customers(runtime, args.rows, args.batch, maker, admin)
         print(f"\ncreate: {args.rows} customers through RecordService.create in {spent:.1f} s "
               f"= {args.rows / spent:.0f} rows/s (batches of {args.batch} per transaction)")
-        analyze(runtime)
+        analyze(runtime.engine)
 
         counter = StatementCounter(runtime.engine)
         connection = runtime.engine.connect()

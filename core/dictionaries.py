@@ -17,9 +17,24 @@ def items(session, dictionary, include_inactive=False):
     return [dict(r) for r in session.execute(stmt.order_by(dictionary_items.c.position, dictionary_items.c.id)).mappings()]
 
 
+def all_items(session):
+    """Every item of every dictionary, {dictionary: [item]} in the order of :func:`items` (one
+    query for a page that shows many dictionaries; there are hundreds of items, not millions)."""
+    out = {}
+    stmt = sa.select(dictionary_items).order_by(dictionary_items.c.dictionary, dictionary_items.c.position, dictionary_items.c.id)
+    for row in session.execute(stmt).mappings():
+        out.setdefault(row["dictionary"], []).append(dict(row))
+    return out
+
+
 def tree(session, dictionary):
     """Items nested by parent_value: [{"value", "label", "children": [...]}]."""
-    nodes = {i["value"]: {**i, "children": []} for i in items(session, dictionary)}
+    return nest(items(session, dictionary))
+
+
+def nest(rows):
+    """Items (as :func:`items` returns them) nested by parent_value."""
+    nodes = {i["value"]: {**i, "children": []} for i in rows}
     roots = []
     for node in nodes.values():
         (nodes[node["parent_value"]]["children"] if node["parent_value"] in nodes else roots).append(node)

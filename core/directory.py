@@ -12,7 +12,7 @@ Choices written down (see docs/permissions.md):
 """
 import sqlalchemy as sa
 
-from crm.core import access, auth, logins
+from crm.core import access, auth, logins, query
 from crm.core.errors import Conflict, NotFound, ValidationFailed
 from crm.core.tables import departments, user_roles, roles, users
 
@@ -82,6 +82,25 @@ def department_tree(session):
             walk(row["id"], depth + 1, path + [row["name"]])
     walk(None, 0, [])
     return out
+
+
+def lookup(session, kind, q, limit=10):
+    """Active users (``kind`` "users": name or username contains ``q``) or departments (name
+    contains ``q``), as the pickers' look-up answers: [{"id", "title", "detail"}]."""
+    pattern = "%" + query.escape_like(q) + "%"
+    if kind == "users":
+        stmt = sa.select(users.c.id, users.c.display_name, users.c.username).where(users.c.active)
+        if q:
+            stmt = stmt.where(sa.or_(users.c.display_name.ilike(pattern, escape="\\"), users.c.username.ilike(pattern, escape="\\")))
+        rows = session.execute(stmt.order_by(users.c.display_name, users.c.id).limit(limit))
+        return [{"id": r.id, "title": r.display_name or r.username, "detail": r.username} for r in rows]
+    parent = departments.alias("parent")
+    stmt = sa.select(departments.c.id, departments.c.name, parent.c.name.label("parent")).outerjoin(
+        parent, parent.c.id == departments.c.parent_id).where(departments.c.active)
+    if q:
+        stmt = stmt.where(departments.c.name.ilike(pattern, escape="\\"))
+    rows = session.execute(stmt.order_by(departments.c.sort_order, departments.c.id).limit(limit))
+    return [{"id": r.id, "title": r.name, "detail": r.parent or ""} for r in rows]
 
 
 def department_by_name(session, name):

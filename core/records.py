@@ -20,7 +20,7 @@ from crm.core import audit_log, expressions, query
 from crm.core.access import Access
 from crm.core.autonumber import next_numbers
 from crm.core.errors import BadRequest, Conflict, CrmError, Forbidden, NotFound, ValidationFailed, Vetoed
-from crm.core.fieldtypes import DICTIONARY_TYPES, REFERENCE_TYPES, quantize
+from crm.core.fieldtypes import DICTIONARY_TYPES, REFERENCE_TYPES, FieldType, quantize
 from crm.core.mnemonic import mnemonic
 from crm.core.workflow import may_edit
 from crm.core.tables import attachments, departments, dictionary_items, links, trash, users
@@ -212,13 +212,19 @@ class RecordService:
             where.append(self.search_clause(entity, q))
         keys = query.parse_sort(entity, sort)
         stmt = sa.select(entity.table).where(*where)
-        total = self._count(entity, where) if count else None
         if cursor:
             values = query.decode_cursor(entity, keys, cursor)
             stmt = stmt.where(query.after_cursor(entity, keys, values, self.session.bind.dialect.name == "postgresql"))
         stmt = stmt.order_by(*query.order_by(entity, keys)).limit(limit + 1)
-        rows = [dict(r) for r in self.session.execute(stmt).mappings()]
+        result = self.session.execute(stmt)
+        columns = list(result.keys())
+        rows = [dict(zip(columns, row)) for row in result]
         next_cursor = query.encode_cursor(keys, rows[limit - 1]) if len(rows) > limit else None
+        total = None
+        if count and cursor is None and next_cursor is None:  # the page holds every match: its own count
+            total = len(rows) if len(rows) <= COUNT_CAP else None  # (a search finding 47 of a million)
+        elif count:
+            total = self._count(entity, where)
         return Page(self._strip(entity, self._complete(entity, rows[:limit], children=False)), next_cursor, total)
 
     def _count(self, entity, where):
@@ -946,13 +952,33 @@ def to_json(entity, name, value):
 
 
 def record_to_json(model, entity, record):
-    out = {}
-    for name, value in record.items():
-        if name in entity.fields and entity.fields[name].type == "table":
-            child = model.entities[entity.fields[name].entity]
-            out[name] = [record_to_json(model, child, row) for row in value]
-        elif name in entity.fields and entity.fields[name].hidden:
-            continue
-        else:
-            out[name] = to_json(entity, name, value)
+    convert, hidden, tables = _json_plan(entity)
+    out = {name: value if value is None or (how := convert.get(name, _system_json)) is None else how(value)
+           for name, value in record.items() if name not in hidden}
+    for name in tables.intersection(record):
+        child = model.entities[entity.fields[name].entity]
+        out[name] = [record_to_json(model, child, row) for row in record[name]]
     return out
+
+
+def _system_json(value):
+    return value.isoformat() if isinstance(value, (dt.date, dt.datetime)) else value
+
+
+def _json_plan(entity):
+    """How :func:`record_to_json` writes an entity's values, worked out once per entity (looking
+    each field up again for every value was most of the time an API page of wide records took):
+    field name → the type's ``to_json`` (None: as stored), the hidden fields, the child tables."""
+    plan = entity.__dict__.get("_json_plan")
+    if plan is None:
+        convert, hidden, tables = {}, set(), set()
+        for name, field in entity.fields.items():
+            if field.type == "table":
+                tables.add(name)
+                hidden.add(name)  # written after the others, row by row
+            elif field.hidden:
+                hidden.add(name)
+            else:
+                convert[name] = None if type(field.ftype).to_json is FieldType.to_json else field.ftype.to_json
+        plan = entity.__dict__["_json_plan"] = (convert, frozenset(hidden), frozenset(tables))
+    return plan

@@ -59,21 +59,29 @@ def _indexes(entity):
     """(columns, unique, name or None) for every index the entity needs, without repeats.
 
     Besides the declared ones: unique fields and autonumbers, link/user/department/mnemonic fields
-    (related lists, scopes, merges, pinyin search) and the default sort (the first list page)."""
+    (related lists, scopes, merges, pinyin search; a link with the default sort's columns after
+    it), the default sort (the first list page) and
+    (updated_by, updated_at) (the home page lists each entity's records the user changed last)."""
     wanted = []
+    sort = () if entity.is_child else tuple(part.lstrip("-") for part in entity.default_sort.split(","))
     if entity.is_child:
         wanted.append((("parent_id", "sort_order"), False, None))
     for f in entity.stored_fields:
         if f.unique or f.type == "autonumber":
             wanted.append(((f.name,), True, None))
+        elif f.type == "link" and sort not in ((), ("id",)) and f.name not in sort:
+            # a related list: records linking to one record, in the default order. With the sort
+            # columns in the index no database walks the sort index instead (SQLite does, for a
+            # link that is mostly empty: its statistics count all the NULLs as one value)
+            wanted.append(((f.name, *sort), False, None))
         elif f.index or f.type in ("link", "user", "department", "mnemonic"):
             wanted.append(((f.name,), False, None))
     for index in entity.spec.get("indexes", []):
         wanted.append((tuple(index["fields"]), bool(index.get("unique")), index.get("name")))
     if not entity.is_child:
-        sort = tuple(part.lstrip("-") for part in entity.default_sort.split(","))
         if sort != ("id",):
             wanted.append((sort, False, None))
+        wanted.append((("updated_by", "updated_at"), False, None))  # the home page's "my recent records"
     seen, out = set(), []
     for cols, unique, name in wanted:
         if cols not in seen:

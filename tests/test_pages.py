@@ -11,9 +11,9 @@ import re
 import pytest
 from webtest import TestApp, Upload
 
-from crm.core import access, directory
+from crm.core import access, auth, directory
 from crm.core.app import make_app
-from crm.core.web.pages import i18n
+from crm.core.web.pages import helpers, i18n
 from crm.hooks import hookimpl
 from tests.api_fixtures import PASSWORD, create_user
 
@@ -295,6 +295,33 @@ def test_bulk_change_of_a_conditional_field_applies_only_where_it_shows(site):
     with records_of(site.runtime) as records:
         assert records.get("customer", agent["id"])["agent_level"] == "general"
         assert records.get("customer", end["id"])["agent_level"] is None
+
+
+def test_with_many_users_user_fields_search_instead_of_listing_everyone(site):
+    """Over CHOICES_LIMIT users, the owner filter, the owner form field and the bulk assignment
+    are pickers that search /app/directory/users/lookup (a page listing 3,000 users is 1 MB)."""
+    runtime = site.runtime
+    with runtime.transaction() as records:
+        ids = [auth.create_user(records.session, f"rep{i:03d}", PASSWORD, display_name=f"销售{i:03d}", now=records.now())
+               for i in range(helpers.CHOICES_LIMIT + 1)]
+    mine = customer(runtime, name="多人客户", owner_id=ids[7])
+    customer(runtime, name="别人的客户", owner_id=ids[9])
+    page = site.get("/app/customer")
+    assert 'data-lookup="/app/directory/users/lookup"' in page.text and "销售150" not in page.text
+    assert site.get("/app/directory/users/lookup", params={"q": "销售007"}).json["items"] == [
+        {"id": ids[7], "title": "销售007", "detail": "rep007"}]
+    assert len(site.get("/app/directory/users/lookup", params={"q": "销售"}).json["items"]) == 10
+    filtered = site.get(f"/app/customer?owner_id={ids[7]}")
+    assert text_of(filtered, "table.list-table td a") == ["多人客户"]
+    assert filtered.html.select_one(f'input[name="owner_id"][value="{ids[7]}"]') is not None and "销售007" in filtered.text
+    form = site.get(f"/app/customer/{mine['id']}/edit")
+    owner = form.html.select_one('#f-owner_id')
+    assert owner.name == "input" and owner["value"] == "销售007" and "/app/directory/users/lookup" in form.text
+    site.post("/app/customer/bulk", {"ids": [mine["id"]], "action": "assign", "owner": str(ids[8]), "back": "/app/customer"})
+    with records_of(runtime) as records:
+        assert records.get("customer", mine["id"])["owner_id"] == ids[8]
+    assert site.get("/app/directory/departments/lookup", params={"q": "x"}).json == {"items": []}
+    site.get("/app/directory/groups/lookup", status=404)
 
 
 def test_export_csv_of_the_filter_and_of_a_selection_neutralises_formulas(site):

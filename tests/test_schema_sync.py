@@ -22,7 +22,7 @@ def test_upgrade_creates_tables_indexes_and_is_idempotent(make_runtime):
     rt = make_runtime(plugins=[deals_plugin()])
     assert {"title", "amount", "version", "deleted_at"} <= set(columns(rt, "deal"))
     assert "lines" not in columns(rt, "deal") and "parent_id" in columns(rt, "deal_line")
-    assert {"ix_deal_stage_created_at", "ux_deal_code", "ux_deal_email", "ix_deal_partner_id"} <= indexes(rt, "deal")
+    assert {"ix_deal_stage_created_at", "ux_deal_code", "ux_deal_email", "ix_deal_partner_id_created_at"} <= indexes(rt, "deal")
     plan, _ = rt.upgrade()
     assert plan.empty and plan.summary == []
 

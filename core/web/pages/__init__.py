@@ -63,6 +63,7 @@ ROUTES = [
     ("account.tokens", PREFIX + "/account/tokens", False),
     ("account.token.revoke", PREFIX + "/account/tokens/" + ID + "/revoke", False),
     ("file", PREFIX + "/files/" + ID, False),
+    ("directory.lookup", PREFIX + "/directory/{kind:users|departments}/lookup", False),
     ("list", PREFIX + "/" + ENTITY, True),
     ("new", PREFIX + "/" + ENTITY + "/new", True),
     ("export", PREFIX + "/" + ENTITY + "/export", True),
@@ -84,7 +85,7 @@ ROUTES = [
     ("shares", PREFIX + "/" + ENTITY + "/" + ID + "/shares", True),
     ("shares.revoke", PREFIX + "/" + ENTITY + "/" + ID + r"/shares/{share_id:\d+}/revoke", True),
 ]
-RESERVED_NAMES = ("trash", "admin", "files", "notifications", "account", "approvals")  # not usable as entity names in page URLs
+RESERVED_NAMES = ("trash", "admin", "files", "notifications", "account", "approvals", "directory")  # not usable as entity names in page URLs
 
 
 class CompiledTemplates(MemoryLoader):

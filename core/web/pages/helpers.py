@@ -19,6 +19,7 @@ from crm.core.web.pages.i18n import LOCALE_NAMES, LOCALES, translate, translator
 log = logging.getLogger(__name__)
 TEMPLATES = "crm.ui:templates/"
 CORE_MENU_ORDER = ("customer", "contact", "follow_up", "product")
+CHOICES_LIMIT = 200  # more users or departments than this: pickers that search, not <select>s listing all
 FIELD_MACROS = ("text", "textarea", "number", "boolean", "date", "select", "multiselect", "region", "link", "links",
                 "user", "rating", "file", "table", "readonly", "json")
 
@@ -234,15 +235,16 @@ class Display:
         self.request = request
         self.records = request.records
         self.locale = request.locale_name
-        self._dicts, self._users, self._departments, self._titles, self._files = {}, None, None, {}, {}
+        self._dicts, self._users, self._departments, self._titles, self._files = None, None, None, {}, {}
+        self._user_names, self._counts = {}, {}
 
     # --- look-ups ----------------------------------------------------------------------------
 
     def dictionary_items(self, name, include_inactive=True):
-        key = (name, include_inactive)
-        if key not in self._dicts:
-            self._dicts[key] = dictionaries.items(self.records.session, name, include_inactive=include_inactive)
-        return self._dicts[key]
+        if self._dicts is None:
+            self._dicts = dictionaries.all_items(self.records.session)
+        items = self._dicts.get(name, [])
+        return items if include_inactive else [i for i in items if i["active"]]
 
     def label(self, dictionary, value):
         for item in self.dictionary_items(dictionary):
@@ -275,7 +277,7 @@ class Display:
         """The active items as a nested JSON-able tree (for the region cascade)."""
         def node(item):
             return {"v": item["value"], "l": text_in(item["label"], self.locale), "c": [node(c) for c in item["children"]]}
-        return [node(i) for i in dictionaries.tree(self.records.session, dictionary)]
+        return [node(i) for i in dictionaries.nest(self.dictionary_items(dictionary, include_inactive=False))]
 
     def region_path(self, dictionary, value):
         items = {i["value"]: i for i in self.dictionary_items(dictionary)}
@@ -308,6 +310,40 @@ class Display:
     def user_choices(self, current=None):
         return [(i, name) for i, (name, active) in self.users.items() if active or i == current]
 
+    def user_name(self, user_id):
+        """A user's name, reading only the users a page shows (not every user, as ``users`` does)."""
+        if self._users is not None:
+            return self._users.get(user_id, (f"#{user_id}", True))[0]
+        if user_id not in self._user_names:
+            self.load_user_names([user_id])
+        return self._user_names[user_id] or f"#{user_id}"
+
+    def load_user_names(self, ids):
+        wanted = sorted({i for i in ids if isinstance(i, int) and i not in self._user_names})
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start:start + 500]
+            rows = self.records.session.execute(sa.select(users.c.id, users.c.username, users.c.display_name).where(users.c.id.in_(chunk)))
+            self._user_names.update({r.id: r.display_name or r.username for r in rows})
+            for i in chunk:
+                self._user_names.setdefault(i, None)
+
+    def many(self, kind):
+        """True when there are too many active users (``kind`` "user") or departments to list them
+        all in a page: their fields then get a picker that searches (:func:`lookup_url`)."""
+        if kind not in self._counts:
+            table = users if kind == "user" else departments
+            self._counts[kind] = self.records.session.execute(
+                sa.select(sa.func.count()).select_from(table).where(table.c.active)).scalar()
+        return self._counts[kind] > CHOICES_LIMIT
+
+    def lookup_url(self, kind):
+        return self.request.route_path("page.directory.lookup", kind="users" if kind == "user" else "departments")
+
+    def picker_title(self, kind, value):
+        if not isinstance(value, int):
+            return ""
+        return self.user_name(value) if kind == "user" else self.departments.get(value, (f"#{value}", None))[0]
+
     @property
     def departments(self):
         if self._departments is None:
@@ -320,10 +356,13 @@ class Display:
         return [(i, name) for i, (name, _p) in self.departments.items()]
 
     def preload(self, entity, rows):
-        """Read the titles of every record ``rows`` link to, one query per linked entity."""
-        wanted = {}
+        """Read the titles of every record ``rows`` link to, one query per linked entity, and the
+        names of the users they name, in one query."""
+        wanted, people = {}, set()
         for field in entity.fields.values():
-            if field.type in ("link", "links"):
+            if field.type == "user":
+                people.update(row.get(field.name) for row in rows)
+            elif field.type in ("link", "links"):
                 for row in rows:
                     value = row.get(field.name)
                     for v in (value if isinstance(value, list) else [value]):
@@ -331,6 +370,8 @@ class Display:
                             wanted.setdefault(field.entity, set()).add(v)
         for name, ids in wanted.items():
             self.load_titles(name, ids)
+        if self._users is None:
+            self.load_user_names(people | {row.get(n) for row in rows for n in ("created_by", "updated_by")})
 
     def load_titles(self, entity_name, ids):
         target = self.records.entity(entity_name)
@@ -392,7 +433,7 @@ class Display:
         if kind == "multiselect":
             return sep.join(self.label(field.dictionary, v) for v in value)
         if kind == "user":
-            return self.users.get(value, (f"#{value}", True))[0]
+            return self.user_name(value)
         if kind == "department":
             return self.departments.get(value, (f"#{value}", None))[0]
         if kind in ("link", "links"):
@@ -423,7 +464,7 @@ class Display:
         if value is None:
             return ""
         if name.endswith("_by"):
-            return self.users.get(value, (f"#{value}", True))[0]
+            return self.user_name(value)
         if isinstance(value, dt.datetime):
             return value.strftime("%Y-%m-%d %H:%M")
         return str(value)

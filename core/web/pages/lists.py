@@ -19,7 +19,7 @@ from pyramid.httpexceptions import HTTPFound
 from pyramid.response import Response
 from pyramid.view import view_config
 
-from crm.core import exporter, expressions, query, saved_views
+from crm.core import directory, exporter, expressions, query, saved_views
 from crm.core.access import owner_field
 from crm.core.errors import BadRequest, Forbidden, NotFound, ValidationFailed, Vetoed
 from crm.core import records as record_service
@@ -185,6 +185,10 @@ def filter_panel(request, state, display, fields):
             if field.type == "multiselect":
                 item["kind"] = "select"
                 item["options"] = [(v, label, v in chosen) for v, label, _o in item["options"]]
+        elif field.type in ("user", "department") and display.many(field.type):
+            current = state.value(field.name)
+            item.update(kind="link", key=field.name, value=current, lookup=display.lookup_url(field.type),
+                        title=display.picker_title(field.type, int(current)) if current.isdigit() else "")
         elif field.type in ("user", "department"):
             current = state.value(field.name)
             options = display.user_choices() if field.type == "user" else display.department_choices()
@@ -259,7 +263,7 @@ def list_page(request):
     all_fields = [f for f in shown_fields(records, entity) if f.type not in ("table", "json")]
     form_fields, editable = widgets.form_fields(records, entity)
     bulk_fields = [f for f in form_fields if f.type in BULK_TYPES and f.name in editable]
-    owner = owner_field(entity)
+    assignable = owner_field(entity) in editable and access.allowed(entity.name, "assign")
     return render(request, "list.pt", {
         "entity": entity, "entity_label": entity_label(entity, request.locale_name, plural=True), "state": state,
         "header": header, "rows": rows, "page": page,
@@ -274,7 +278,8 @@ def list_page(request):
         "can_create": access.allowed(entity.name, "create"), "can_delete": access.allowed(entity.name, "delete"),
         "can_update": access.allowed(entity.name, "update"), "can_export": access.allowed(entity.name, "export"),
         "bulk_fields": [bulk_field(request, display, f) for f in bulk_fields],
-        "owner_choices": display.user_choices() if owner in editable and access.allowed(entity.name, "assign") else None,
+        "owner_choices": None if not assignable or display.many("user") else display.user_choices(),
+        "owner_lookup": display.lookup_url("user") if assignable and display.many("user") else None,
         "export_url": request.route_path("page.export", entity=entity.name) + ("?" + state.query_string() if state.query_string() else ""),
         "export_xlsx_url": request.route_path("page.export", entity=entity.name) + "?" + urlencode([("format", "xlsx")]) +
                            ("&" + state.query_string() if state.query_string() else ""),
@@ -313,11 +318,13 @@ def row_style(request, entity, record):
 
 
 def bulk_field(request, display, field):
-    item = {"name": field.name, "label": field.label_in(request.locale_name), "type": field.type, "options": None,
+    item = {"name": field.name, "label": field.label_in(request.locale_name), "type": field.type, "options": None, "lookup": None,
             "input_type": {"date": "date", "integer": "number", "decimal": "number", "money": "number", "percent": "number",
                            "rating": "number", "email": "email"}.get(field.type, "text")}
     if field.type in ("select", "region"):
         item["options"] = [(v, "\u3000" * d + label) for v, label, d in display.choices(field.dictionary)]
+    elif field.type in ("user", "department") and display.many(field.type):
+        item["lookup"] = display.lookup_url(field.type)
     elif field.type == "user":
         item["options"] = display.user_choices()
     elif field.type == "department":
@@ -457,6 +464,14 @@ def delete_view(request):
 
 
 # --- JSON for the forms -------------------------------------------------------------------------
+
+@view_config(route_name="page.directory.lookup", request_method="GET", permission=security.READ, renderer="json")
+def directory_lookup(request):
+    """Users or departments for the pickers that replace the user and department lists when there
+    are many (``Display.many``): ``?q=`` in the name, at most 10."""
+    q = request.GET.get("q", "").strip()[:100]
+    return {"items": directory.lookup(request.dbsession, request.matchdict["kind"], q)}
+
 
 @view_config(route_name="page.lookup", request_method="GET", permission=security.READ, renderer="json")
 def lookup(request):

@@ -160,6 +160,11 @@ def widget(request, display, entity, field, value, errors, data, today, editable
     elif kind == "region":
         w.options = display.choices(field.dictionary, value)
         w.extra["tree"] = json.dumps(display.tree(field.dictionary), ensure_ascii=False).replace("</", "<\\/")
+    elif kind in ("user", "department") and display.many(kind):
+        if not w.readonly:
+            w.macro = "link"
+        w.extra["title"] = display.picker_title(kind, value)
+        w.extra["lookup"] = display.lookup_url(kind)
     elif kind == "user":
         w.options = display.user_choices(value)
     elif kind == "department":
