@@ -7,6 +7,7 @@ copy made with SQLite's online backup API (safe while the app runs), for Postgre
 import datetime as dt
 import json
 import os
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -28,7 +29,13 @@ def _pg_args(url):
     env = dict(os.environ, **({"PGPASSWORD": url.password} if url.password else {}))
     options = url.query.get("options")   # e.g. -csearch_path=... (tests, schemas)
     if options:
-        env["PGOPTIONS"] = options if isinstance(options, str) else " ".join(options)
+        options = options if isinstance(options, str) else " ".join(options)
+        env["PGOPTIONS"] = options
+        # an instance that lives in its own schema backs up and restores that schema only, never the
+        # other instances (or test runs) sharing the database
+        schema = re.search(r"search_path\s*=\s*([^\s,]+)", options)
+        if schema:
+            args += ["--schema", schema.group(1)]
     return args, env
 
 

@@ -48,3 +48,45 @@ def test_backup_and_restore_round_trip(tmp_path, database_url, monkeypatch):
     runtime.dispose()
     bad = runner.invoke(cli, ["restore", str(folder), str(tmp_path / "nothing.tar.gz"), "--yes"])
     assert bad.exit_code == 1
+
+
+def test_a_postgresql_instance_in_its_own_schema_backs_up_and_restores_only_that_schema(tmp_path, monkeypatch):
+    """Two instances share one database, each in its schema: restoring one leaves the other's
+    rows as they are now (a whole-database dump would roll them back or clash with them)."""
+    import shutil
+    import uuid
+
+    import sqlalchemy as sa
+
+    from tests.conftest import PG_AVAILABLE, PG_URL
+    if not PG_AVAILABLE or not shutil.which("pg_dump"):
+        pytest.skip("PostgreSQL or pg_dump is not available")
+    ours, neighbour = "t_" + uuid.uuid4().hex[:12], "t_" + uuid.uuid4().hex[:12]
+    engine = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        for schema in (ours, neighbour):
+            connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+        connection.execute(sa.text(f'CREATE TABLE "{neighbour}".notes (text varchar)'))
+    try:
+        separator = "&" if "?" in PG_URL else "?"
+        monkeypatch.setenv("CRM_DATABASE_URL", f"{PG_URL}{separator}options=-csearch_path%3D{ours}")
+        folder, runner = tmp_path / "ours", CliRunner()
+        assert runner.invoke(cli, ["init", str(folder)]).exit_code == 0
+        assert runner.invoke(cli, ["db", "upgrade", str(folder)]).exit_code == 0
+        archive = tmp_path / "ours.tar.gz"
+        assert runner.invoke(cli, ["backup", str(folder), "--output", str(archive)]).exit_code == 0
+        with engine.connect() as connection:
+            connection.execute(sa.text(f"INSERT INTO \"{neighbour}\".notes VALUES ('written after the backup')"))
+        restored = runner.invoke(cli, ["restore", str(folder), str(archive), "--yes"])
+        assert restored.exit_code == 0, restored.output
+        with engine.connect() as connection:
+            assert connection.execute(sa.text(f'SELECT text FROM "{neighbour}".notes')).scalars().all() == [
+                "written after the backup"]
+            assert connection.execute(sa.text(
+                f"SELECT count(*) FROM information_schema.tables WHERE table_schema = '{ours}' AND table_name = 'customer'"
+            )).scalar() == 1
+    finally:
+        with engine.connect() as connection:
+            for schema in (ours, neighbour):
+                connection.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        engine.dispose()

@@ -4,12 +4,14 @@ openpyxl (duplicates, a bad row, Chinese text; the progress bar fed by polling w
 file runs), the merge of two customers, the 360 view and the envelope page. Screenshots go to
 tests/_artifacts/."""
 import re
+import time
 
 import openpyxl
 import pytest
 
 from crm.core import auth
 from crm.core.app import make_app
+from crm.hooks import hookimpl
 from tests.browser import ARTIFACTS, chromium, login, new_page, playwright_api, served, sqlite_runtime
 
 PASSWORD = "browser-pass-2"
@@ -126,7 +128,25 @@ def test_import_wizard(page, server, tmp_path):
         assert [c["phone"] for c in records.list("customer").items] == ["020-1"]
 
 
-def test_import_progress_is_polled_while_a_larger_file_runs(page, server, tmp_path):
+class SlowCreates:
+    """Makes each customer take a few milliseconds, so that the import of 900 rows (batches of
+    500) lasts long enough for the page to show the progress between two batches."""
+
+    @hookimpl
+    def crm_before_create(self, ctx, entity, values):
+        if entity.name == "customer":
+            time.sleep(0.005)
+
+
+@pytest.fixture
+def slow_creates(server):
+    plugins = server[0].plugins.pm
+    plugins.register(SlowCreates(), name="slow_creates")
+    yield
+    plugins.unregister(name="slow_creates")
+
+
+def test_import_progress_is_polled_while_a_larger_file_runs(page, server, tmp_path, slow_creates):
     runtime, base = server
     rows = [(f"进度测试客户{i:04d}", f"0{i:04d}", "北京", "B", i, "批量") for i in range(900)]
     path = workbook(tmp_path / "大批量.xlsx", rows)

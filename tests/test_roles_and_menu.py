@@ -141,6 +141,7 @@ def test_menu_entries_need_their_permission_or_entity_action(make_runtime):
 
     mgr, _ = menu("mgr")
     assert {"调整分值", "会员报表", "新建等级", "公海客户"} <= set(mgr)
+    assert "会员等级" in mgr     # an entry with a url and an entity leaves that entity's own entry in place
     rep, rep_site = menu("rep")
     assert "公海客户" in rep and not {"调整分值", "会员报表", "新建等级"} & set(rep)
     assert "会员" not in [s.text for s in rep_site.get("/app").html.select(".sidebar .menu-heading")]   # nothing left under it

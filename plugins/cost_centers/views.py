@@ -26,12 +26,16 @@ from . import reports, statements
 T = "crm.plugins.cost_centers:templates/"
 MENU = [
     {"id": "cost_centers", "label": {"zh_CN": "费用管理", "en": "Expenses"}, "url": None, "order": 60},
+    {"id": "cost_center", "entity": "cost_center", "parent": "cost_centers", "order": 61},
+    {"id": "company_transaction", "entity": "company_transaction", "parent": "cost_centers", "order": 62},
+    {"id": "expense_advance", "entity": "expense_advance", "parent": "cost_centers", "order": 63},
+    {"id": "personal_settlement", "entity": "personal_settlement", "parent": "cost_centers", "order": 64},
     {"id": "cost_centers.report", "label": {"zh_CN": "成本中心报表", "en": "Cost center report"},
-     "url": "/app/cost_centers/report", "parent": "cost_centers", "order": 61},
+     "url": "/app/cost_centers/report", "entity": "cost_center", "parent": "cost_centers", "order": 65},
     {"id": "cost_centers.warnings", "label": {"zh_CN": "超预警成本中心", "en": "Over the warning line"},
-     "url": "/app/cost_centers/warnings", "parent": "cost_centers", "order": 62},
+     "url": "/app/cost_centers/warnings", "entity": "cost_center", "parent": "cost_centers", "order": 66},
     {"id": "cost_centers.statement", "label": {"zh_CN": "个人对账", "en": "Personal statement"},
-     "url": "/app/cost_centers/statement", "parent": "cost_centers", "order": 63},
+     "url": "/app/cost_centers/statement", "entity": "personal_settlement", "parent": "cost_centers", "order": 67},
 ]
 TEXTS = {
     "zh_CN": {"report": "成本中心报表", "warnings": "超预警成本中心", "statement": "个人对账", "cost_center": "成本中心",

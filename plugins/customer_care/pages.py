@@ -28,12 +28,12 @@ from . import views
 
 TEMPLATES = "crm.plugins.customer_care:templates/"
 PREFIX = "/app/care"
-PAGES = [  # (route, path, menu label)
-    ("care.not_contacted", "/not-contacted", {"zh_CN": "超过30天未联系客户", "en": "Not contacted for 30 days"}),
-    ("care.plans", "/plans", {"zh_CN": "客户跟进计划提醒", "en": "Follow-up plans due"}),
-    ("care.birthdays", "/birthdays", {"zh_CN": "联系人关怀提醒", "en": "Contact birthdays"}),
-    ("care.ranking", "/ranking", {"zh_CN": "大客户排行", "en": "Top customers"}),
-    ("care.distribution", "/distribution", {"zh_CN": "市场分布视图", "en": "Market distribution"}),
+PAGES = [  # (route, path, menu label, the entity the page lists)
+    ("care.not_contacted", "/not-contacted", {"zh_CN": "超过30天未联系客户", "en": "Not contacted for 30 days"}, "customer"),
+    ("care.plans", "/plans", {"zh_CN": "客户跟进计划提醒", "en": "Follow-up plans due"}, "follow_up"),
+    ("care.birthdays", "/birthdays", {"zh_CN": "联系人关怀提醒", "en": "Contact birthdays"}, "contact"),
+    ("care.ranking", "/ranking", {"zh_CN": "大客户排行", "en": "Top customers"}, "customer"),
+    ("care.distribution", "/distribution", {"zh_CN": "市场分布视图", "en": "Market distribution"}, "customer"),
 ]
 LEVELS = ((1, N_("Areas")), (2, N_("Provinces")), (3, N_("Cities")), (9, N_("As entered")))
 RANKING_SIZES = (20, 50, 100)
@@ -42,7 +42,7 @@ CROSS_COLUMNS = 8
 
 
 def includeme(config):
-    for route, path, _label in PAGES:
+    for route, path, _label, _lists in PAGES:
         config.add_route(route, PREFIX + path)
     config.add_route("care.comment", PREFIX + r"/follow_up/{id:\d+}/comment")
     config.add_route("care.primary", PREFIX + r"/contact/{id:\d+}/primary")
@@ -54,8 +54,9 @@ def menu_entries():
     """The group 客户关怀 with the pages, the 业务下滑日志 list (the entity's own list page: filters,
     sorting, export) and the 常用跟进内容 templates."""
     entries = [{"id": "customer_care", "label": {"zh_CN": "客户关怀", "en": "Customer care"}, "order": 25}]
-    for i, (route, path, label) in enumerate(PAGES):
-        entries.append({"id": route, "label": label, "url": PREFIX + path, "parent": "customer_care", "order": 26 + i})
+    for i, (route, path, label, lists) in enumerate(PAGES):
+        entries.append({"id": route, "label": label, "url": PREFIX + path, "entity": lists, "parent": "customer_care",
+                        "order": 26 + i})
     entries.append({"id": "care.declines", "entity": "business_decline", "label": {"zh_CN": "业务下滑日志", "en": "Business decline log"},
                     "parent": "customer_care", "order": 28})
     entries.append({"id": "care.templates", "entity": "follow_up_template", "label": {"zh_CN": "常用跟进内容", "en": "Follow-up templates"},
@@ -78,7 +79,7 @@ def _int(request, name, default, low=0, high=3650):
 
 
 def _title(route, request):
-    return text_in(next(label for r, _p, label in PAGES if r == route), request.locale_name)
+    return text_in(next(label for r, _p, label, _e in PAGES if r == route), request.locale_name)
 
 
 class Table:

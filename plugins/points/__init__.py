@@ -42,6 +42,13 @@ def crm_roles():
 
 
 @hookimpl
+def crm_menu_entries():
+    return [{"id": "points", "label": {"zh_CN": "客户积分", "en": "Customer points"}, "order": 35},
+            {"id": "points_ledger", "entity": "points_ledger", "parent": "points", "order": 350},
+            {"id": "points_rule", "entity": "points_rule", "parent": "points", "order": 351}]
+
+
+@hookimpl
 def crm_jobs():
     return [Job("points.daily", run_daily, label={"zh_CN": "积分：生日积分与过期", "en": "Points: birthdays and expiry"})]
 

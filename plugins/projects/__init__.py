@@ -85,13 +85,16 @@ def crm_roles():
 
 @hookimpl
 def crm_menu_entries():
+    entities = ["project", "project_task", "work_log", "project_phase", "project_milestone", "project_risk", "project_issue",
+                "project_review", "plan_template"]
     return [{"id": "projects", "label": {"zh_CN": "项目管理", "en": "Projects"}, "order": 40},
+            *({"id": name, "entity": name, "parent": "projects", "order": 400 + i} for i, name in enumerate(entities)),
             {"id": "projects.quadrants", "label": {"zh_CN": "四象限任务", "en": "Tasks by quadrant"}, "url": "/app/projects/quadrants",
-             "parent": "projects", "order": 41},
+             "entity": "project_task", "parent": "projects", "order": 420},
             {"id": "projects.performance", "label": {"zh_CN": "绩效排名", "en": "Performance ranking"}, "url": "/app/projects/performance",
-             "parent": "projects", "order": 42},
+             "entity": "work_log", "parent": "projects", "order": 421},
             {"id": "projects.from_template", "label": {"zh_CN": "从模板新建项目", "en": "New project from a template"},
-             "url": "/app/projects/from_template", "parent": "projects", "order": 43}]
+             "url": "/app/projects/from_template", "entity": "project", "action": "create", "parent": "projects", "order": 422}]
 
 
 @hookimpl

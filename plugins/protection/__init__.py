@@ -58,8 +58,11 @@ def crm_jobs():
 
 @hookimpl
 def crm_menu_entries():
-    return [{"id": "protection.pool", "label": {"zh_CN": "公海客户", "en": "Customer pool"}, "url": "/app/protection/pool", "order": 15,
-             "permission": [service.POOL_VIEW, service.MANAGE]}]
+    return [{"id": "protection", "label": {"zh_CN": "客户公海", "en": "Customer pool"}, "order": 15},
+            {"id": "protection.pool", "label": {"zh_CN": "公海客户", "en": "Pool customers"}, "url": "/app/protection/pool",
+             "parent": "protection", "order": 150, "permission": [service.POOL_VIEW, service.MANAGE]},
+            *({"id": name, "entity": name, "parent": "protection", "order": 151 + i}
+              for i, name in enumerate(["pool_claim_request", "pool_log", "protection_limit"]))]
 
 
 @hookimpl

@@ -54,9 +54,11 @@ def crm_roles():
 
 @hookimpl
 def crm_menu_entries():
+    entities = ["serial_number", "service_record", "sn_return", "warranty_extension", "faq_entry"]
     return [{"id": "sn_tracking", "label": {"zh_CN": "售后服务", "en": "After-sales"}, "order": 50},
             {"id": "sn_tracking.scan", "label": {"zh_CN": "SN查询", "en": "SN look-up"}, "url": "/app/sn_tracking/scan",
-             "parent": "sn_tracking", "order": 51}]
+             "entity": "serial_number", "parent": "sn_tracking", "order": 500},
+            *({"id": name, "entity": name, "parent": "sn_tracking", "order": 501 + i} for i, name in enumerate(entities))]
 
 
 @hookimpl

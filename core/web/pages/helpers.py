@@ -181,7 +181,7 @@ def build_menu(request):
                 if target is None or target.is_child:
                     continue
                 url = url or request.route_path("page.list", entity=target.name)
-            if item.get("entity"):  # the plugin's placement replaces the default entry of that entity
+            if item.get("entity") and not item.get("url"):  # the plugin's placement replaces the default entry of that entity
                 entries = [e for e in entries if not (e.get("entity") == item["entity"] and e.get("default"))]
             entries.append({"id": item.get("id") or url, "label": text_in(item.get("label") or item.get("id") or "?", locale),
                             "order": item.get("order", 500), "url": url, "parent": item.get("parent"), "entity": item.get("entity")})
