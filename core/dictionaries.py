@@ -4,10 +4,14 @@ Metadata declares a dictionary and its first items; schema sync inserts the item
 lacks. From then on the items belong to the instance: labels change, items are added, retired
 (``active = false``: existing records keep their value, new input may not use it) or re-ordered.
 """
+import weakref
+
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from crm.core.errors import NotFound, ValidationFailed
-from crm.core.tables import dictionary_items
+from crm.core.tables import dictionary_items, sequences
 
 
 def items(session, dictionary, include_inactive=False):
@@ -17,13 +21,40 @@ def items(session, dictionary, include_inactive=False):
     return [dict(r) for r in session.execute(stmt.order_by(dictionary_items.c.position, dictionary_items.c.id)).mappings()]
 
 
+#: the counter in ``crm_sequences`` that every change of dictionary items moves on (as Odoo's
+#: registry signalling does), so that each app server knows when its copy is out of date
+VERSION_KEY = "crm.dictionaries.version"
+_loaded = weakref.WeakKeyDictionary()   # engine -> (version, {dictionary: [item]})
+
+
+def version(connection):
+    return connection.execute(sa.select(sequences.c.value).where(sequences.c.key == VERSION_KEY)).scalar() or 0
+
+
+def changed(connection):
+    """Call in the transaction that inserts, updates or deletes dictionary items."""
+    bump = sa.update(sequences).where(sequences.c.key == VERSION_KEY).values(value=sequences.c.value + 1)
+    if connection.execute(bump).rowcount == 0:
+        insert = pg_insert if connection.dialect.name == "postgresql" else sqlite_insert
+        connection.execute(insert(sequences).values(key=VERSION_KEY, value=1).on_conflict_do_nothing())
+        connection.execute(bump)
+
+
 def all_items(session):
-    """Every item of every dictionary, {dictionary: [item]} in the order of :func:`items` (one
-    query for a page that shows many dictionaries; there are hundreds of items, not millions)."""
+    """Every item of every dictionary, {dictionary: [item]} in the order of :func:`items`, for
+    pages that show many dictionaries. Read once per process and database, and again only when
+    the version counter moved (one primary-key look-up per call instead of every item, labels
+    parsed from JSON). The result is shared: callers must not change it."""
+    engine = session.get_bind().engine
+    current = version(session)
+    cached = _loaded.get(engine)
+    if cached is not None and cached[0] == current:
+        return cached[1]
     out = {}
     stmt = sa.select(dictionary_items).order_by(dictionary_items.c.dictionary, dictionary_items.c.position, dictionary_items.c.id)
     for row in session.execute(stmt).mappings():
         out.setdefault(row["dictionary"], []).append(dict(row))
+    _loaded[engine] = (current, out)
     return out
 
 
@@ -63,3 +94,4 @@ def save_item(model, session, dictionary, value, label, parent_value=None, posit
         last = session.execute(sa.select(sa.func.max(dictionary_items.c.position)).where(dictionary_items.c.dictionary == dictionary)).scalar()
         values.setdefault("position", (last or 0) + 1)
         session.execute(dictionary_items.insert().values(dictionary=dictionary, value=value, owner="custom", **values))
+    changed(session)

@@ -18,6 +18,7 @@ from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.operations import Operations, ops
 
+from crm.core import dictionaries
 from crm.core.fieldtypes import ID_TYPE
 from crm.core.tables import dictionary_items
 
@@ -214,4 +215,5 @@ def seed_dictionaries(connection, model):
             if (d.name, value) not in existing]
     if rows:
         connection.execute(dictionary_items.insert(), rows)
+        dictionaries.changed(connection)
     return len(rows)

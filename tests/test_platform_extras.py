@@ -77,3 +77,26 @@ def test_computed_integer_fields_are_stored_as_integers(make_runtime):
     with rt.transaction() as records:
         note = records.create("risk_note", {"probability": 3, "impact": 5})
         assert note["score"] == 15 and isinstance(note["score"], int)
+
+
+def test_a_dictionary_change_made_through_one_app_server_shows_on_the_others(make_runtime):
+    """Pages keep the dictionaries between requests (they are read on every page); each app server
+    notices a change made through another one, and never a change that was rolled back."""
+    from tests.api_fixtures import create_user
+    from tests.test_pages import Site
+    first, second = make_runtime(), make_runtime(upgrade=False)     # two processes' worth: two engines
+    create_user(first, "admin")
+    with first.transaction() as records:
+        customer = records.create("customer", {"name": "字典缓存客户", "level": "A"})
+    here, there = Site(first), Site(second)
+    here.login(), there.login()
+    url = f"/app/customer/{customer['id']}"
+    level_of = lambda site: site.get(url).html.select_one("[data-field='level']").get_text(" ", strip=True)  # noqa: E731
+    assert "A 重点客户" in level_of(there) and "A 重点客户" in level_of(here)
+    with first.transaction() as records:
+        dictionaries.save_item(first.metadata, records.session, "customer_level", "A", {"zh_CN": "战略客户", "en": "Strategic"})
+    assert "战略客户" in level_of(there) and "战略客户" in level_of(here)
+    with pytest.raises(RuntimeError), first.transaction() as records:
+        dictionaries.save_item(first.metadata, records.session, "customer_level", "A", {"zh_CN": "不该出现"})
+        raise RuntimeError("rolled back")
+    assert "战略客户" in level_of(there) and "战略客户" in level_of(here)

@@ -236,7 +236,7 @@ class Display:
         self.records = request.records
         self.locale = request.locale_name
         self._dicts, self._users, self._departments, self._titles, self._files = None, None, None, {}, {}
-        self._user_names, self._counts = {}, {}
+        self._user_names, self._counts, self._item_maps = {}, {}, {}
 
     # --- look-ups ----------------------------------------------------------------------------
 
@@ -246,11 +246,14 @@ class Display:
         items = self._dicts.get(name, [])
         return items if include_inactive else [i for i in items if i["active"]]
 
+    def _by_value(self, dictionary):
+        if dictionary not in self._item_maps:
+            self._item_maps[dictionary] = {i["value"]: i for i in self.dictionary_items(dictionary)}
+        return self._item_maps[dictionary]
+
     def label(self, dictionary, value):
-        for item in self.dictionary_items(dictionary):
-            if item["value"] == value:
-                return text_in(item["label"], self.locale)
-        return str(value)
+        item = self._by_value(dictionary).get(value)
+        return text_in(item["label"], self.locale) if item is not None else str(value)
 
     def choices(self, dictionary, current=None):
         """[(value, label, depth)] of the active items (tree dictionaries depth first), plus the
@@ -280,7 +283,7 @@ class Display:
         return [node(i) for i in dictionaries.nest(self.dictionary_items(dictionary, include_inactive=False))]
 
     def region_path(self, dictionary, value):
-        items = {i["value"]: i for i in self.dictionary_items(dictionary)}
+        items = self._by_value(dictionary)
         labels, seen = [], set()
         while value in items and value not in seen:
             seen.add(value)
