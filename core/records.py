@@ -134,16 +134,18 @@ class RecordService:
             record_id = int(record_id)
         except (TypeError, ValueError):
             raise NotFound(f"no {entity.name} {record_id!r}")
-        stmt = sa.select(entity.table).where(entity.table.c.id == record_id)
-        if not entity.is_child:
-            deleted_at = entity.table.c.deleted_at
-            stmt = stmt.where(self._visible(entity, deleted) if scoped else deleted_at.is_not(None) if deleted else deleted_at.is_(None))
+        stmt = _row_statement(entity, deleted)
+        if scoped and not entity.is_child:
+            scope = self.access.clause(entity, "read")  # as _visible: the recycle-bin state is in the statement
+            if scope is not None:
+                stmt = stmt.where(scope)
         if lock and self.session.bind.dialect.name == "postgresql":
             stmt = stmt.with_for_update()
-        row = self.session.execute(stmt).mappings().first()
-        if row is None:
+        result = self.session.execute(stmt, {"record_id": record_id})
+        values = result.first()
+        if values is None:
             raise NotFound(f"no {entity.name} {record_id}")
-        return dict(row)
+        return dict(zip(result.keys(), values))
 
     def get(self, name, record_id, deleted=False):
         entity = self.entity(name)
@@ -157,30 +159,27 @@ class RecordService:
     def _complete(self, entity, rows, children=True):
         """Add many-links (and, unless ``children`` is off, child rows) to records read from the
         entity's table. Lists leave child rows out: one query per child table and page is the
-        largest cost of a list; a record's detail has them."""
+        largest cost of a list; a record's detail has them (one query per child table)."""
         ids = [r["id"] for r in rows]
-        for field in entity.fields.values():
-            if field.type == "table" and not children:
-                continue
-            if field.type == "links":
+        for name, child_name, stmt in _completion_plan(self.model, entity):
+            if child_name is None:  # many-links
                 found = {}
                 if ids:
-                    stmt = sa.select(links.c.source_id, links.c.target_id).where(
-                        links.c.entity == entity.name, links.c.field == field.name, links.c.source_id.in_(ids)
-                    ).order_by(links.c.target_id)
-                    for source, target in self.session.execute(stmt):
+                    for source, target in self.session.execute(stmt, {"ids": ids}):
                         found.setdefault(source, []).append(target)
                 for r in rows:
-                    r[field.name] = found.get(r["id"], [])
-            elif field.type == "table":
-                child = self.entity(field.entity)
+                    r[name] = found.get(r["id"], [])
+            elif children:
                 found = {}
                 if ids:
-                    stmt = sa.select(child.table).where(child.table.c.parent_id.in_(ids)).order_by(child.table.c.sort_order, child.table.c.id)
-                    for row in self.session.execute(stmt).mappings():
-                        found.setdefault(row["parent_id"], []).append(dict(row))
+                    result = self.session.execute(stmt, {"ids": ids})
+                    columns = list(result.keys())
+                    for values in result.all():
+                        row = dict(zip(columns, values))
+                        found.setdefault(row["parent_id"], []).append(row)
+                child = self.entity(child_name)
                 for r in rows:
-                    r[field.name] = self._complete(child, found.get(r["id"], []))
+                    r[name] = self._complete(child, found.get(r["id"], []))
         return rows
 
     def list(self, name, filters=(), sort=None, limit=50, cursor=None, q=None, count=False, deleted=False, action="read",
@@ -218,7 +217,7 @@ class RecordService:
         stmt = stmt.order_by(*query.order_by(entity, keys)).limit(limit + 1)
         result = self.session.execute(stmt)
         columns = list(result.keys())
-        rows = [dict(zip(columns, row)) for row in result]
+        rows = [dict(zip(columns, row)) for row in result.all()]  # fetched at once, not row by row
         next_cursor = query.encode_cursor(keys, rows[limit - 1]) if len(rows) > limit else None
         total = None
         if count and cursor is None and next_cursor is None:  # the page holds every match: its own count
@@ -982,3 +981,38 @@ def _json_plan(entity):
                 convert[name] = None if type(field.ftype).to_json is FieldType.to_json else field.ftype.to_json
         plan = entity.__dict__["_json_plan"] = (convert, frozenset(hidden), frozenset(tables))
     return plan
+
+
+def _completion_plan(model, entity):
+    """What :meth:`RecordService._complete` adds to an entity's records, with its statement, built
+    once per entity (as :func:`_json_plan`; the metadata is rebuilt, with new entities, on reload):
+    [(field name, child entity name or None for many-links, select with an expanding ``ids``)]."""
+    plan = entity.__dict__.get("_completion_plan")
+    if plan is None:
+        ids = sa.bindparam("ids", expanding=True)
+        plan = []
+        for field in entity.fields.values():
+            if field.type == "links":
+                plan.append((field.name, None, sa.select(links.c.source_id, links.c.target_id).where(
+                    links.c.entity == entity.name, links.c.field == field.name, links.c.source_id.in_(ids)
+                ).order_by(links.c.target_id)))
+            elif field.type == "table":
+                child = model.entities[field.entity].table
+                plan.append((field.name, field.entity, sa.select(child).where(child.c.parent_id.in_(ids))
+                             .order_by(child.c.sort_order, child.c.id)))
+        plan = entity.__dict__["_completion_plan"] = plan
+    return plan
+
+
+def _row_statement(entity, deleted):
+    """``select(entity) where id = :record_id`` and, for top-level entities, in or out of the
+    recycle bin: built once per entity (access scopes are added per user by the caller)."""
+    key = "_row_statement_deleted" if deleted else "_row_statement"
+    stmt = entity.__dict__.get(key)
+    if stmt is None:
+        table = entity.table
+        stmt = sa.select(table).where(table.c.id == sa.bindparam("record_id"))
+        if not entity.is_child:
+            stmt = stmt.where(table.c.deleted_at.is_not(None) if deleted else table.c.deleted_at.is_(None))
+        entity.__dict__[key] = stmt
+    return stmt
