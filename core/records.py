@@ -161,18 +161,21 @@ class RecordService:
         entity's table. Lists leave child rows out: one query per child table and page is the
         largest cost of a list; a record's detail has them (one query per child table)."""
         ids = [r["id"] for r in rows]
-        for name, child_name, stmt in _completion_plan(self.model, entity):
+        one = len(ids) == 1  # a record's detail: "= :id" (expanding "IN" costs its statement to be rewritten)
+        params = {"id": ids[0]} if one else {"ids": ids}
+        for name, child_name, for_many, for_one in _completion_plan(self.model, entity):
+            stmt = for_one if one else for_many
             if child_name is None:  # many-links
                 found = {}
                 if ids:
-                    for source, target in self.session.execute(stmt, {"ids": ids}):
+                    for source, target in self.session.execute(stmt, params):
                         found.setdefault(source, []).append(target)
                 for r in rows:
                     r[name] = found.get(r["id"], [])
             elif children:
                 found = {}
                 if ids:
-                    result = self.session.execute(stmt, {"ids": ids})
+                    result = self.session.execute(stmt, params)
                     columns = list(result.keys())
                     for values in result.all():
                         row = dict(zip(columns, values))
@@ -991,22 +994,24 @@ def _json_plan(entity):
 
 
 def _completion_plan(model, entity):
-    """What :meth:`RecordService._complete` adds to an entity's records, with its statement, built
+    """What :meth:`RecordService._complete` adds to an entity's records, with its statements, built
     once per entity (as :func:`_json_plan`; the metadata is rebuilt, with new entities, on reload):
-    [(field name, child entity name or None for many-links, select with an expanding ``ids``)]."""
+    [(field name, child entity name or None for many-links, select for ``:ids`` (expanding), the
+    same for one ``:id``)]."""
     plan = entity.__dict__.get("_completion_plan")
     if plan is None:
-        ids = sa.bindparam("ids", expanding=True)
         plan = []
         for field in entity.fields.values():
             if field.type == "links":
-                plan.append((field.name, None, sa.select(links.c.source_id, links.c.target_id).where(
-                    links.c.entity == entity.name, links.c.field == field.name, links.c.source_id.in_(ids)
-                ).order_by(links.c.target_id)))
+                stmt = sa.select(links.c.source_id, links.c.target_id).where(
+                    links.c.entity == entity.name, links.c.field == field.name).order_by(links.c.target_id)
+                plan.append((field.name, None, stmt.where(links.c.source_id.in_(sa.bindparam("ids", expanding=True))),
+                             stmt.where(links.c.source_id == sa.bindparam("id"))))
             elif field.type == "table":
                 child = model.entities[field.entity].table
-                plan.append((field.name, field.entity, sa.select(child).where(child.c.parent_id.in_(ids))
-                             .order_by(child.c.sort_order, child.c.id)))
+                stmt = sa.select(child).order_by(child.c.sort_order, child.c.id)
+                plan.append((field.name, field.entity, stmt.where(child.c.parent_id.in_(sa.bindparam("ids", expanding=True))),
+                             stmt.where(child.c.parent_id == sa.bindparam("id"))))
         plan = entity.__dict__["_completion_plan"] = plan
     return plan
 
