@@ -59,7 +59,7 @@ def lookup(session, token, *, now):
     or None. Reads only: one statement, built once (it runs on every API request)."""
     if not token:
         return None
-    row = session.execute(_LOOKUP, {"token_hash": hash_token(token), "now": now}).mappings().first()
+    row = session.connection().execute(_LOOKUP, {"token_hash": hash_token(token), "now": now}).mappings().first()
     if row is None:
         return None
     row = dict(row)
