@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 # permission names views use
 READ, CREATE, UPDATE, DELETE, RESTORE, MERGE, META, LOGOUT = (
     "read", "create", "update", "delete", "restore", "merge", "meta", "logout")
+READING = ("GET", "HEAD", "OPTIONS")  # methods whose request.dbsession only reads (crm.core.app)
 
 
 def includeme(config):
@@ -83,15 +84,16 @@ class CrmSecurityPolicy:
 
 def token_identity(request, token):
     """The user of an API token, checked against the database on every request (a revoked token
-    stops working at once, in every process). Inside the request's transaction (pyramid_tm) the
-    token is read in ``request.dbsession``, which the view uses next: one statement, no session
-    and connection of its own. ``last_used_at`` is written at most once a minute, in a short
-    write transaction of its own once the request's transaction has ended (SQLite has one
-    writer at a time, and a write committed during a read transaction would make that
-    transaction's own later write fail)."""
+    stops working at once, in every process). A reading request (GET, HEAD, OPTIONS, inside its
+    pyramid_tm transaction) reads the token in ``request.dbsession``, which the view uses next: one
+    statement, no session and connection of its own. A writing request reads it in a short session
+    of its own, so that its write transaction (SQLite's write lock) starts only for a known caller.
+    ``last_used_at`` is written at most once a minute, in a short write transaction of its own
+    once the request's transaction has ended (SQLite has one writer at a time, and a write
+    committed during a read transaction would make that transaction's own later write fail)."""
     runtime = request.registry.crm
     now = runtime.clock()
-    if request.environ.get("tm.active"):
+    if request.method in READING and request.environ.get("tm.active"):
         found = tokens.lookup(request.dbsession, token, now=now)
     else:
         with closing(runtime.session(write=False)) as session:
