@@ -229,7 +229,7 @@ class Access:
         self._roles = None
         self._tree = None
         self._reports = None
-        self._people, self._shared = {}, {}
+        self._people, self._shared, self._hidden = {}, {}, {}
 
     # --- rules ---------------------------------------------------------------------------------
 
@@ -269,7 +269,11 @@ class Access:
     def hidden_fields(self, entity):
         if self.root:
             return frozenset()
-        return frozenset(f for f in self.records.model.entities[entity].fields if self.field_access(entity, f) == "hidden")
+        hidden = self._hidden.get(entity)
+        if hidden is None:  # asked several times a request (filters, sort, search, each record): derived from self.roles
+            hidden = self._hidden[entity] = frozenset(
+                f for f in self.records.model.entities[entity].fields if self.field_access(entity, f) == "hidden")
+        return hidden
 
     def explain(self, entity):
         """For the effective-access page: per action the scope and the roles that give it."""

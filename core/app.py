@@ -3,8 +3,11 @@
 Reading ``make_app`` tells you the whole web application: each part registers its own routes
 and views in its ``includeme``; plugins add theirs through the ``crm_web_config`` hook.
 """
+import sqlalchemy as sa
 import zope.sqlalchemy
+import zope.sqlalchemy.datamanager
 from pyramid.config import Configurator
+from sqlalchemy.orm import sessionmaker
 
 from crm.core.runtime import Runtime
 
@@ -14,10 +17,53 @@ def main(global_config, **settings):
 
 
 def _dbsession(request):
+    """The request's session, joined to its transaction (pyramid_tm) as ``zope.sqlalchemy.register``
+    would join it: "changed" for writing requests (committed), "active" for reading ones."""
     write = request.method not in ("GET", "HEAD", "OPTIONS")
-    return request.registry.crm.session(
-        write, before_begin=lambda session: zope.sqlalchemy.register(
-            session, transaction_manager=request.tm, initial_state="changed" if write else "active"))
+    sessions = request.registry.crm_request_sessions
+    return request.registry.crm.session(write, maker=lambda: sessions(info={
+        TM_KEY: request.tm, STATE_KEY: zope.sqlalchemy.datamanager.STATUS_CHANGED if write else zope.sqlalchemy.datamanager.STATUS_ACTIVE}))
+
+
+TM_KEY, STATE_KEY = "crm.transaction_manager", "crm.transaction_state"  # session.info of request sessions
+
+
+class RequestSessionEvents:
+    """zope.sqlalchemy's listeners, registered once on the sessionmaker of request sessions instead of
+    on every session (seven ``event.listen`` calls a request cost more than the token check); each
+    session names its transaction manager and initial state in ``session.info``."""
+
+    def after_begin(self, session, transaction, connection):
+        zope.sqlalchemy.datamanager.join_transaction(session, session.info[STATE_KEY], session.info[TM_KEY])
+
+    def after_attach(self, session, instance):
+        zope.sqlalchemy.datamanager.join_transaction(session, session.info[STATE_KEY], session.info[TM_KEY])
+
+    def after_flush(self, session, flush_context):
+        zope.sqlalchemy.mark_changed(session, session.info[TM_KEY])
+
+    def after_bulk_update(self, update_context):
+        zope.sqlalchemy.mark_changed(update_context.session, update_context.session.info[TM_KEY])
+
+    def after_bulk_delete(self, delete_context):
+        zope.sqlalchemy.mark_changed(delete_context.session, delete_context.session.info[TM_KEY])
+
+    def before_commit(self, session):
+        assert session.in_nested_transaction() or session.info[TM_KEY].get().status == zope.sqlalchemy.datamanager.ZopeStatus.COMMITTING, \
+            "Transaction must be committed using the transaction manager"
+
+    def do_orm_execute(self, execute_state):
+        if execute_state.is_orm_statement and (execute_state.is_update or execute_state.is_insert or execute_state.is_delete):
+            zope.sqlalchemy.mark_changed(execute_state.session, execute_state.session.info[TM_KEY])
+
+
+def request_sessionmaker(runtime):
+    maker = sessionmaker(bind=runtime.engine)
+    events = RequestSessionEvents()
+    for name in ("after_begin", "after_attach", "after_flush", "after_bulk_update", "after_bulk_delete", "before_commit",
+                 "do_orm_execute"):
+        sa.event.listen(maker, name, getattr(events, name))
+    return maker
 
 
 def _records(request):
@@ -29,6 +75,7 @@ def make_app(runtime):
     settings.setdefault("pyramid.default_locale_name", settings.get("crm.default_locale", "zh_CN"))
     with Configurator(settings=settings) as config:
         config.registry.crm = runtime
+        config.registry.crm_request_sessions = request_sessionmaker(runtime)
         config.include("pyramid_tm")
         config.include("pyramid_chameleon")
         config.add_request_method(_dbsession, "dbsession", reify=True)

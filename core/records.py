@@ -104,12 +104,14 @@ class RecordService:
 
     def _visible(self, entity, deleted=False, action="read"):
         """The where clause every read goes through: recycle-bin state, then access scopes."""
-        column = entity.table.c.deleted_at
-        clauses = [column.is_not(None) if deleted else column.is_(None)]
+        state = _bin_state(entity, deleted)
         scope = self.access.clause(entity, action)
-        if scope is not None:
-            clauses.append(scope)
-        return sa.and_(*clauses)
+        return state if scope is None else sa.and_(state, scope)
+
+    def _read(self, stmt, params=None):
+        """Run a select on the session's connection: for a Core statement what ``session.execute``
+        does, without its ORM bookkeeping (a few µs a statement; an API read sends up to 7)."""
+        return self.session.connection().execute(stmt, params)
 
     def _require(self, entity, record, action):
         """403 unless ``action`` on this (visible) record is within the user's reach."""
@@ -134,16 +136,18 @@ class RecordService:
             record_id = int(record_id)
         except (TypeError, ValueError):
             raise NotFound(f"no {entity.name} {record_id!r}")
-        stmt = sa.select(entity.table).where(entity.table.c.id == record_id)
-        if not entity.is_child:
-            deleted_at = entity.table.c.deleted_at
-            stmt = stmt.where(self._visible(entity, deleted) if scoped else deleted_at.is_not(None) if deleted else deleted_at.is_(None))
+        stmt = _row_statement(entity, deleted)
+        if scoped and not entity.is_child:
+            scope = self.access.clause(entity, "read")  # as _visible: the recycle-bin state is in the statement
+            if scope is not None:
+                stmt = stmt.where(scope)
         if lock and self.session.bind.dialect.name == "postgresql":
             stmt = stmt.with_for_update()
-        row = self.session.execute(stmt).mappings().first()
-        if row is None:
+        result = self._read(stmt, {"record_id": record_id})
+        values = result.first()
+        if values is None:
             raise NotFound(f"no {entity.name} {record_id}")
-        return dict(row)
+        return dict(zip(result.keys(), values))
 
     def get(self, name, record_id, deleted=False):
         entity = self.entity(name)
@@ -157,30 +161,30 @@ class RecordService:
     def _complete(self, entity, rows, children=True):
         """Add many-links (and, unless ``children`` is off, child rows) to records read from the
         entity's table. Lists leave child rows out: one query per child table and page is the
-        largest cost of a list; a record's detail has them."""
+        largest cost of a list; a record's detail has them (one query per child table)."""
         ids = [r["id"] for r in rows]
-        for field in entity.fields.values():
-            if field.type == "table" and not children:
-                continue
-            if field.type == "links":
+        one = len(ids) == 1  # a record's detail: "= :id" (expanding "IN" costs its statement to be rewritten)
+        params = {"id": ids[0]} if one else {"ids": ids}
+        for name, child_name, for_many, for_one in _completion_plan(self.model, entity):
+            stmt = for_one if one else for_many
+            if child_name is None:  # many-links
                 found = {}
                 if ids:
-                    stmt = sa.select(links.c.source_id, links.c.target_id).where(
-                        links.c.entity == entity.name, links.c.field == field.name, links.c.source_id.in_(ids)
-                    ).order_by(links.c.target_id)
-                    for source, target in self.session.execute(stmt):
+                    for source, target in self._read(stmt, params):
                         found.setdefault(source, []).append(target)
                 for r in rows:
-                    r[field.name] = found.get(r["id"], [])
-            elif field.type == "table":
-                child = self.entity(field.entity)
+                    r[name] = found.get(r["id"], [])
+            elif children:
                 found = {}
                 if ids:
-                    stmt = sa.select(child.table).where(child.table.c.parent_id.in_(ids)).order_by(child.table.c.sort_order, child.table.c.id)
-                    for row in self.session.execute(stmt).mappings():
-                        found.setdefault(row["parent_id"], []).append(dict(row))
+                    result = self._read(stmt, params)
+                    columns = list(result.keys())
+                    for values in result.all():
+                        row = dict(zip(columns, values))
+                        found.setdefault(row["parent_id"], []).append(row)
+                child = self.entity(child_name)
                 for r in rows:
-                    r[field.name] = self._complete(child, found.get(r["id"], []))
+                    r[name] = self._complete(child, found.get(r["id"], []))
         return rows
 
     def list(self, name, filters=(), sort=None, limit=50, cursor=None, q=None, count=False, deleted=False, action="read",
@@ -216,9 +220,9 @@ class RecordService:
             values = query.decode_cursor(entity, keys, cursor)
             stmt = stmt.where(query.after_cursor(entity, keys, values, self.session.bind.dialect.name == "postgresql"))
         stmt = stmt.order_by(*query.order_by(entity, keys)).limit(limit + 1)
-        result = self.session.execute(stmt)
+        result = self._read(stmt)
         columns = list(result.keys())
-        rows = [dict(zip(columns, row)) for row in result]
+        rows = [dict(zip(columns, row)) for row in result.all()]  # fetched at once, not row by row
         next_cursor = query.encode_cursor(keys, rows[limit - 1]) if len(rows) > limit else None
         total = None
         if count and cursor is None and next_cursor is None:  # the page holds every match: its own count
@@ -952,33 +956,87 @@ def to_json(entity, name, value):
 
 
 def record_to_json(model, entity, record):
-    convert, hidden, tables = _json_plan(entity)
-    out = {name: value if value is None or (how := convert.get(name, _system_json)) is None else how(value)
-           for name, value in record.items() if name not in hidden}
-    for name in tables.intersection(record):
-        child = model.entities[entity.fields[name].entity]
-        out[name] = [record_to_json(model, child, row) for row in record[name]]
+    convert, hidden, tables, known = _json_plan(entity)
+    out = dict(record)  # a copy at C speed, in the record's order; most values are written as they are
+    for name in hidden.intersection(out):
+        del out[name]
+    for name, how in convert:
+        value = out.get(name)
+        if value is not None:
+            out[name] = how(value)
+    for name in out.keys() - known:  # system columns (created_at ...): dates as ISO text
+        value = out[name]
+        if isinstance(value, (dt.date, dt.datetime)):
+            out[name] = value.isoformat()
+    for name in tables:  # in field order (a set's order changed from one process to the next)
+        if name in record:
+            child = model.entities[entity.fields[name].entity]
+            out[name] = [record_to_json(model, child, row) for row in record[name]]
     return out
-
-
-def _system_json(value):
-    return value.isoformat() if isinstance(value, (dt.date, dt.datetime)) else value
 
 
 def _json_plan(entity):
     """How :func:`record_to_json` writes an entity's values, worked out once per entity (looking
     each field up again for every value was most of the time an API page of wide records took):
-    field name → the type's ``to_json`` (None: as stored), the hidden fields, the child tables."""
+    [(field name, the type's ``to_json``)] for the fields whose type converts, the hidden fields,
+    the child tables, and every field name (the other names are system columns)."""
     plan = entity.__dict__.get("_json_plan")
     if plan is None:
-        convert, hidden, tables = {}, set(), set()
+        convert, hidden, tables = [], set(), []
         for name, field in entity.fields.items():
             if field.type == "table":
-                tables.add(name)
+                tables.append(name)
                 hidden.add(name)  # written after the others, row by row
             elif field.hidden:
                 hidden.add(name)
-            else:
-                convert[name] = None if type(field.ftype).to_json is FieldType.to_json else field.ftype.to_json
-        plan = entity.__dict__["_json_plan"] = (convert, frozenset(hidden), frozenset(tables))
+            elif type(field.ftype).to_json is not FieldType.to_json:
+                convert.append((name, field.ftype.to_json))
+        plan = entity.__dict__["_json_plan"] = (tuple(convert), frozenset(hidden), tuple(tables), frozenset(entity.fields))
     return plan
+
+
+def _completion_plan(model, entity):
+    """What :meth:`RecordService._complete` adds to an entity's records, with its statements, built
+    once per entity (as :func:`_json_plan`; the metadata is rebuilt, with new entities, on reload):
+    [(field name, child entity name or None for many-links, select for ``:ids`` (expanding), the
+    same for one ``:id``)]."""
+    plan = entity.__dict__.get("_completion_plan")
+    if plan is None:
+        plan = []
+        for field in entity.fields.values():
+            if field.type == "links":
+                stmt = sa.select(links.c.source_id, links.c.target_id).where(
+                    links.c.entity == entity.name, links.c.field == field.name).order_by(links.c.target_id)
+                plan.append((field.name, None, stmt.where(links.c.source_id.in_(sa.bindparam("ids", expanding=True))),
+                             stmt.where(links.c.source_id == sa.bindparam("id"))))
+            elif field.type == "table":
+                child = model.entities[field.entity].table
+                stmt = sa.select(child).order_by(child.c.sort_order, child.c.id)
+                plan.append((field.name, field.entity, stmt.where(child.c.parent_id.in_(sa.bindparam("ids", expanding=True))),
+                             stmt.where(child.c.parent_id == sa.bindparam("id"))))
+        plan = entity.__dict__["_completion_plan"] = plan
+    return plan
+
+
+def _row_statement(entity, deleted):
+    """``select(entity) where id = :record_id`` and, for top-level entities, in or out of the
+    recycle bin: built once per entity (access scopes are added per user by the caller)."""
+    key = "_row_statement_deleted" if deleted else "_row_statement"
+    stmt = entity.__dict__.get(key)
+    if stmt is None:
+        table = entity.table
+        stmt = sa.select(table).where(table.c.id == sa.bindparam("record_id"))
+        if not entity.is_child:
+            stmt = stmt.where(_bin_state(entity, deleted))
+        entity.__dict__[key] = stmt
+    return stmt
+
+
+def _bin_state(entity, deleted):
+    """``deleted_at IS [NOT] NULL`` of a top-level entity, built once per entity."""
+    key = "_in_bin" if deleted else "_not_in_bin"
+    clause = entity.__dict__.get(key)
+    if clause is None:
+        column = entity.table.c.deleted_at
+        clause = entity.__dict__[key] = column.is_not(None) if deleted else column.is_(None)
+    return clause

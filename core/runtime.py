@@ -149,10 +149,11 @@ class Runtime:
             sync_plan = schema.plan(connection, self.tables)
             return sync_plan, schema.render_sql(connection, sync_plan)
 
-    def session(self, write=True, before_begin=None):
+    def session(self, write=True, before_begin=None, maker=None):
         """A new session; ``write=False`` for read-only work (no write lock on SQLite).
-        ``before_begin(session)`` runs before the transaction starts (zope.sqlalchemy joins there)."""
-        session = self.sessionmaker()
+        ``before_begin(session)`` runs before the transaction starts (zope.sqlalchemy joins there);
+        ``maker``: the session factory, when not :attr:`sessionmaker` (the web app's request sessions)."""
+        session = (maker or self.sessionmaker)()
         if before_begin:
             before_begin(session)
         if write:

@@ -43,6 +43,37 @@ def test_token_login_is_hashed_at_rest_and_revocable(api, clock):
     assert other.get("deal").status_int == 200                    # the other token still works
 
 
+def test_a_token_revoked_elsewhere_stops_working_on_the_next_request(api):
+    """The token is checked against the database on every request, reading and writing: revoked
+    by another process (here another connection), it identifies nobody at once."""
+    assert api.get("deal").status_int == 200                      # the app has used (and may cache) it
+    new_deal(api)
+    with api.runtime.engine.begin() as connection:
+        connection.execute(api_tokens.update().values(revoked_at=api.runtime.clock()))
+    error(api.get("deal", status=401), 401, "unauthorized")
+    error(api.post("deal", {"title": "B"}, status=401), 401, "unauthorized")
+    assert api.login("admin").get("deal").json["items"][0]["title"] == "A"   # nothing was written
+
+
+def test_token_use_is_recorded_at_most_once_a_minute_by_reads_and_writes(make_api, clock):
+    api = make_api(plugins=[("settings", SettingsPlugin())])
+
+    def last_used():
+        with api.runtime.engine.connect() as connection:
+            return connection.execute(sa.select(api_tokens.c.last_used_at)).scalar()
+    clock.advance(minutes=5)
+    new_deal(api)                                                 # a write records it
+    assert last_used() == clock()
+    recorded = clock()
+    clock.advance(seconds=30)
+    api.get("deal")
+    assert last_used() == recorded                                # not again within the minute
+    clock.advance(minutes=1)
+    first = api.get("deal_settings").json                         # a read that writes: the singleton made on first use
+    assert last_used() == clock()
+    assert api.get("deal_settings").json["id"] == first["id"]     # and the record made was kept
+
+
 def test_wrong_credentials_and_disabled_users_are_refused(api):
     anonymous = api.as_anonymous()
     error(anonymous.post("auth/token", {"username": "admin", "password": "wrong-password"}, status=401), 401, "unauthorized")

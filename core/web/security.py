@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 # permission names views use
 READ, CREATE, UPDATE, DELETE, RESTORE, MERGE, META, LOGOUT = (
     "read", "create", "update", "delete", "restore", "merge", "meta", "logout")
+READING = ("GET", "HEAD", "OPTIONS")  # methods whose request.dbsession only reads (crm.core.app)
 
 
 def includeme(config):
@@ -82,26 +83,37 @@ class CrmSecurityPolicy:
 
 
 def token_identity(request, token):
-    """The user of an API token, read in a short session of its own so that the request's
-    transaction (read-only for GET) stays as it is; ``last_used_at`` is written in another short
-    write transaction, at most once a minute, and only when the request holds no transaction yet
-    (SQLite has one writer at a time)."""
+    """The user of an API token, checked against the database on every request (a revoked token
+    stops working at once, in every process). A reading request (GET, HEAD, OPTIONS, inside its
+    pyramid_tm transaction) reads the token in ``request.dbsession``, which the view uses next: one
+    statement, no session and connection of its own. A writing request reads it in a short session
+    of its own, so that its write transaction (SQLite's write lock) starts only for a known caller.
+    ``last_used_at`` is written at most once a minute, in a short write transaction of its own
+    once the request's transaction has ended (SQLite has one writer at a time, and a write
+    committed during a read transaction would make that transaction's own later write fail)."""
     runtime = request.registry.crm
     now = runtime.clock()
-    with closing(runtime.session(write=False)) as session:
-        found = tokens.lookup(session, token, now=now)
-        session.rollback()
+    if request.method in READING and request.environ.get("tm.active"):
+        found = tokens.lookup(request.dbsession, token, now=now)
+    else:
+        with closing(runtime.session(write=False)) as session:
+            found = tokens.lookup(session, token, now=now)
+            session.rollback()
     if found is None:
         return None
     user, token_id, last_used = found
-    if tokens.stale(last_used, now) and "dbsession" not in request.__dict__:
-        try:
-            with closing(runtime.session(write=True)) as session:
-                tokens.touch(session, token_id, now=now)
-                session.commit()
-        except Exception:  # bookkeeping only: never fail a request for it
-            log.warning("could not record the use of API token %s", token_id, exc_info=True)
+    if tokens.stale(last_used, now):
+        request.add_finished_callback(lambda request: touch_token(runtime, token_id, now))
     return user
+
+
+def touch_token(runtime, token_id, now):
+    try:
+        with closing(runtime.session(write=True)) as session:
+            tokens.touch(session, token_id, now=now)
+            session.commit()
+    except Exception:  # bookkeeping only: never fail a request for it
+        log.warning("could not record the use of API token %s", token_id, exc_info=True)
 
 
 # --- web UI: the browser session (signed cookie, see crm.core.web.pages.session) -------------------
