@@ -4,6 +4,7 @@ from decimal import Decimal
 
 import sqlalchemy as sa
 
+from crm.core.bulk import insert_rows
 from crm.core.fieldtypes import FieldType
 from crm.core.tables import audit
 
@@ -33,7 +34,7 @@ def _enabled(entity):
 
 def _insert(ctx, rows):
     if rows:
-        ctx.session.execute(audit.insert(), rows)
+        insert_rows(ctx.session, audit, rows)
 
 
 def _row(ctx, entity, record_id, action, field=None, old=None, new=None, note=None):
@@ -49,6 +50,7 @@ def created_many(ctx, entity, records):
     """One ``create`` row per record, written with one executemany (imports create thousands)."""
     if _enabled(entity):
         convert = _conversions(entity)
+        base = _row(ctx, entity, None, "create")   # one time for the batch, as the records' created_at
         rows = []
         for record in records:
             new = {}
@@ -57,7 +59,7 @@ def created_many(ctx, entity, records):
                 if how is _SKIP or v is None or v == [] or v == "":
                     continue
                 new[k] = v if how is None else how(v)
-            rows.append(_row(ctx, entity, record["id"], "create", new=new))
+            rows.append({**base, "record_id": record["id"], "new_value": new})
         _insert(ctx, rows)
 
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field as dc_field
 import sqlalchemy as sa
 
 from crm.core import tabular
+from crm.core.bulk import insert_rows
 from crm.core.errors import BadRequest, CrmError, Forbidden, NotFound
 from crm.core.records import record_to_json
 from crm.core.tables import dictionary_items, import_mappings, import_rows, imports, users
@@ -130,12 +131,14 @@ class CellReader:
         self._converters = {}   # field name → cell → value
 
     def value(self, field, cell):
-        return self.converter(field)(cell)
+        if cell is None or (isinstance(cell, str) and not cell.strip()):
+            return None
+        return self.converter(field)(cell.strip() if isinstance(cell, str) else cell)
 
     def converter(self, field):
-        """A function cell → value for the column of ``field``: its type looked at once per column,
-        not per cell; a dictionary, user or 是/否 column converts each distinct cell once (a file
-        of 100 000 rows has a few dozen distinct levels, regions, owners)."""
+        """A function (non-empty cell, strings stripped) → value for the column of ``field``: its
+        type looked at once per column, not per cell; a dictionary, user or 是/否 column converts
+        each distinct cell once (a file of 100 000 rows has a few dozen levels, regions, owners)."""
         convert = self._converters.get(field.name)
         if convert is None:
             convert = self._converters[field.name] = self._make_converter(field)
@@ -167,14 +170,7 @@ class CellReader:
             convert = self.user
         else:
             convert = _text_cell
-        if kind in MEMOIZED:
-            convert = _memoized(convert)
-
-        def value(cell):
-            if cell is None or (isinstance(cell, str) and not cell.strip()):
-                return None
-            return convert(cell.strip() if isinstance(cell, str) else cell)
-        return value
+        return _memoized(convert) if kind in MEMOIZED else convert
 
     def choice(self, dictionary, cell):
         if dictionary not in self._labels:
@@ -365,11 +361,15 @@ class RowBatch:
         values, problems = {}, {}
         keep_empty = self.mode == "create"
         for i, name, convert in self.converters:
-            try:
-                value = convert(cells[i])
-            except ValueError as e:
-                problems[name] = str(e)
-                continue
+            cell = cells[i]   # CellReader.value, with its empty-cell test inlined (18 columns × 100 000 rows)
+            if cell is None or (isinstance(cell, str) and not (cell := cell.strip())):
+                value = None
+            else:
+                try:
+                    value = convert(cell)
+                except ValueError as e:
+                    problems[name] = str(e)
+                    continue
             if value is not None or keep_empty:
                 values[name] = value
         return values, problems
@@ -468,7 +468,7 @@ def _record_run(records, entity, path, result, match):
                  before=o.fields.get("before") if o.action == "updated" else None)
             for o in result.outcomes if o.action in ("created", "updated")]
     if rows:
-        records.session.execute(import_rows.insert(), rows)
+        insert_rows(records.session, import_rows, rows)
     return import_id
 
 
