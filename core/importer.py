@@ -308,11 +308,12 @@ def run(records, entity_name, path, *, mode="create", match=(), mapping=None, dr
     batch = RowBatch(records, entity, CellReader(records, entity), columns, mode, match)
     savepoint = records.session.begin_nested()
     try:
-        for start in range(0, len(rows), BATCH):
-            chunk = rows[start:start + BATCH]
-            result.outcomes += batch.run(chunk)
-            if progress:
-                progress(len(chunk))
+        with records.references_remembered():
+            for start in range(0, len(rows), BATCH):
+                chunk = rows[start:start + BATCH]
+                result.outcomes += batch.run(chunk)
+                if progress:
+                    progress(len(chunk))
         if (result.errors and not partial) or dry_run:
             savepoint.rollback()
         else:
@@ -380,8 +381,8 @@ class RowBatch:
                    for name in problems)
 
     def _key(self, values):
-        key = tuple(values.get(m) for m in self.match)
-        return None if any(v is None for v in key) else key
+        key = tuple(map(values.get, self.match))
+        return None if None in key else key
 
     def _row(self, number, values, problems):
         if problems:

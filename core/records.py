@@ -7,6 +7,7 @@ and records an audit trail. Reads go through ``_visible`` so that permission sco
 access issue) apply on every path. ``create_many`` creates a batch (imports) with the same
 validation, hooks and audit in a few statements per batch instead of ~15 per record.
 """
+import contextlib
 import copy
 import datetime as dt
 import re
@@ -548,14 +549,16 @@ class RecordService:
         types and values, as any later read gives them). A new record has many-links and child
         rows only where they were given, so those are read only when ``with_related``."""
         table = entity.table
-        found = {r["id"]: r for r in _dicts(self.session.execute(sa.select(table).where(table.c.id.in_(ids))))}
+        contiguous = len(ids) > 1 and ids[-1] - ids[0] == len(ids) - 1 and len(set(ids)) == len(ids)   # SQLite's batches
+        where = table.c.id.between(ids[0], ids[-1]) if contiguous else table.c.id.in_(ids)
+        found = {r["id"]: r for r in _dicts(self.session.execute(sa.select(table).where(where)))}
         rows = [found[i] for i in ids]
         if with_related:
             return self._complete(entity, rows)
-        for field in entity.fields.values():
-            if field.type in ("links", "table"):
-                for r in rows:
-                    r[field.name] = []
+        related = [f.name for f in entity.fields.values() if f.type in ("links", "table")]
+        for r in rows:
+            for name in related:
+                r[name] = []
         return rows
 
     def create_many(self, name, items):
@@ -583,33 +586,44 @@ class RecordService:
             raise BadRequest(f"{name} records are not created in batches")
         if not self.access.allowed(name, "create"):
             raise Forbidden(f"you may not create {entity.label_in(self.locale)}")
+        with self.references_remembered():
+            return self._create_many(entity, name, items)
+
+    @contextlib.contextmanager
+    def references_remembered(self):
+        """Within the block a referenced record (owner, department, linked record) seen to exist is
+        not looked up again: a batch of 500 records names the same few owners, and an import
+        (:func:`crm.core.importer.run`) checks them once, not once per batch."""
         outer_cache = self._known_references
         self._known_references = set() if outer_cache is None else outer_cache
         try:
-            if name not in self._one_by_one:
-                savepoint = self.session.begin_nested()
-                try:
-                    results = self._create_batch(entity, items)
-                except _OneByOne:
-                    results = None
-                except BaseException:
-                    savepoint.rollback()
-                    raise
-                if results is None:
-                    savepoint.rollback()
-                    self._one_by_one.add(name)
-                else:
-                    savepoint.commit()
-                    return results
-            results = []
-            for values in items:
-                try:
-                    results.append(self.create(name, values))
-                except CrmError as e:
-                    results.append(e)
-            return results
+            yield
         finally:
             self._known_references = outer_cache
+
+    def _create_many(self, entity, name, items):
+        if name not in self._one_by_one:
+            savepoint = self.session.begin_nested()
+            try:
+                results = self._create_batch(entity, items)
+            except _OneByOne:
+                results = None
+            except BaseException:
+                savepoint.rollback()
+                raise
+            if results is None:
+                savepoint.rollback()
+                self._one_by_one.add(name)
+            else:
+                savepoint.commit()
+                return results
+        results = []
+        for values in items:
+            try:
+                results.append(self.create(name, values))
+            except CrmError as e:
+                results.append(e)
+        return results
 
     def _create_batch(self, entity, items):
         """The batched path of :meth:`create_many`; raises _OneByOne where it would not give the
