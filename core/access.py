@@ -229,7 +229,8 @@ class Access:
         self._roles = None
         self._tree = None
         self._reports = None
-        self._people, self._shared, self._hidden = {}, {}, {}
+        self._people, self._shared = {}, {}
+        self._field_access, self._hidden = {}, {}   # (entity, field) / entity → (roles, answer)
 
     # --- rules ---------------------------------------------------------------------------------
 
@@ -263,17 +264,22 @@ class Access:
     def field_access(self, entity, field):
         if self.root:
             return "editable"
-        values = [((r["rules"].get("fields") or {}).get(entity) or {}).get(field, "editable") for r in self.roles]
-        return max(values, key=FIELD_ACCESS.index, default="hidden")
+        roles = self.roles
+        found = self._field_access.get((entity, field))
+        if found is None or found[0] is not roles:   # remembered for these roles: validation asks per value
+            values = [((r["rules"].get("fields") or {}).get(entity) or {}).get(field, "editable") for r in roles]
+            found = self._field_access[entity, field] = (roles, max(values, key=FIELD_ACCESS.index, default="hidden"))
+        return found[1]
 
     def hidden_fields(self, entity):
         if self.root:
             return frozenset()
-        hidden = self._hidden.get(entity)
-        if hidden is None:  # asked several times a request (filters, sort, search, each record): derived from self.roles
-            hidden = self._hidden[entity] = frozenset(
-                f for f in self.records.model.entities[entity].fields if self.field_access(entity, f) == "hidden")
-        return hidden
+        roles = self.roles
+        found = self._hidden.get(entity)
+        if found is None or found[0] is not roles:   # asked per record by validation and by every read
+            hidden = frozenset(f for f in self.records.model.entities[entity].fields if self.field_access(entity, f) == "hidden")
+            found = self._hidden[entity] = (roles, hidden)
+        return found[1]
 
     def explain(self, entity):
         """For the effective-access page: per action the scope and the roles that give it."""

@@ -7,11 +7,13 @@ and records an audit trail. Reads go through ``_visible`` so that permission sco
 access issue) apply on every path. ``create_many`` creates a batch (imports) with the same
 validation, hooks and audit in a few statements per batch instead of ~15 per record.
 """
+import contextlib
 import copy
 import datetime as dt
 import re
 import weakref
 from dataclasses import dataclass
+from decimal import Decimal
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -19,6 +21,7 @@ from sqlalchemy.orm import Session
 from crm.core import audit_log, expressions, query
 from crm.core.access import Access
 from crm.core.autonumber import next_numbers
+from crm.core.bulk import insert_rows
 from crm.core.errors import BadRequest, Conflict, CrmError, Forbidden, NotFound, ValidationFailed, Vetoed
 from crm.core.fieldtypes import DICTIONARY_TYPES, REFERENCE_TYPES, FieldType, quantize
 from crm.core.mnemonic import mnemonic
@@ -61,6 +64,7 @@ class RecordService:
         self.model = runtime.metadata
         self._choices = {}
         self._known_references = None  # {(table, id)} seen to exist, while create_many runs
+        self._rule_memo = {}            # see _rule_holds
         self._one_by_one = set()        # entities whose hooks read the database: create_many goes row by row
         self.access = Access(self)
 
@@ -303,18 +307,25 @@ class RecordService:
         """
         if not isinstance(values, dict):
             raise BadRequest("a record is a JSON object")
+        plan = _clean_plan(entity)
+        fields = entity.fields
         errors = {}
-        values = {k: v for k, v in values.items() if k not in READONLY_INPUT}
         hidden = self.access.hidden_fields(entity.name)
-        for key in values:
-            if key not in entity.fields or key in hidden:
+        kept = {}
+        for key, value in values.items():
+            if key in READONLY_INPUT:
+                continue
+            if key not in fields or key in hidden:
                 errors[key] = self.message("unknown")
-        values = {k: v for k, v in values.items() if k in entity.fields and k not in hidden and not entity.fields[k].ftype.system_filled}
+            elif key not in plan.system_filled:
+                kept[key] = value
+        values = kept
         if self.user is not None:  # people may not write read-only fields; the system (jobs, hooks run as system) may
             workflow = self.model.workflows.get(entity.name)
             state_field = workflow.state_field if workflow else None   # only transitions move the state
-            for key in [k for k in values if entity.fields[k].readonly or k == state_field
-                        or self.access.field_access(entity.name, k) == "readonly"]:
+            field_access = None if self.access.root else self.access.field_access   # root: every field editable
+            for key in [k for k in values if k in plan.readonly or k == state_field
+                        or (field_access is not None and field_access(entity.name, k) == "readonly")]:
                 if old is not None and values[key] == to_json(entity, key, old.get(key)):
                     del values[key]
                 else:
@@ -325,27 +336,27 @@ class RecordService:
                     name = error.absolute_path[0]
                     errors.setdefault(name, self._schema_message(error))
         changes, children, many = {}, {}, {}
+        convert = plan.convert
         for name, value in values.items():
             if name in errors:
                 continue
-            field = entity.fields[name]
+            field, to_python, kind, decimals_setting = convert[name]
             try:
-                python = field.ftype.to_python(value, field)
+                python = to_python(value, field)
             except ValueError as e:
                 errors[name] = str(e)
                 continue
-            if field.type == "table":
+            if kind == "table":
                 children[name] = python
-            elif field.type == "links":
+            elif kind == "links":
                 many[name] = python
             else:
-                if field.type == "money" and field.decimals_setting and python is not None:
-                    python = quantize(python, int(self.setting(field.decimals_setting, 2)))
+                if decimals_setting and python is not None:
+                    python = quantize(python, int(self.setting(decimals_setting, 2)))
                 changes[name] = python
         if old is None:
-            for field in entity.fields.values():
-                if field.name not in values and field.default is not None and field.stored:
-                    changes[field.name] = field.ftype.to_python(copy.deepcopy(field.default), field)
+            for name, default in plan.defaults(values):
+                changes[name] = default
             workflow = self.model.workflows.get(entity.name)
             if workflow and not changes.get(workflow.state_field):
                 changes[workflow.state_field] = workflow.initial
@@ -385,14 +396,14 @@ class RecordService:
 
     def _check_rules(self, entity, merged, changes, old, errors):
         today = self.today()
+        tree_parent = entity.tree["parent_field"] if entity.tree else None
         for field in _ruled_fields(entity):
             name = field.name
             if name in errors:
                 continue
             value = merged.get(name)
             empty = value is None or value == [] or value == ""
-            required = field.required or (field.required_if is not None and expressions.truthy(
-                expressions.evaluate(field.required_if, merged, today=today)))
+            required = field.required or (field.required_if is not None and self._rule_holds(field.required_if, merged, today))
             if required and empty and not field.hidden:
                 errors[name] = self.message("required")
                 continue
@@ -402,14 +413,15 @@ class RecordService:
                 continue
             if empty or (name not in changes and field.type != "links"):
                 continue
-            if field.type in DICTIONARY_TYPES:
+            kind = field.type
+            if kind in DICTIONARY_TYPES:
                 allowed = self._dictionary_values(field.dictionary)
-                if any(v not in allowed for v in (value if isinstance(value, list) else [value])):
+                if any(v not in allowed for v in value) if isinstance(value, list) else value not in allowed:
                     errors[name] = self.message("choice")
-            elif field.type in REFERENCE_TYPES or field.type == "links":
+            elif kind in REFERENCE_TYPES or kind == "links":
                 if not self._references_exist(field, value if isinstance(value, list) else [value]):
                     errors[name] = self.message("missing_link")
-            if entity.tree and name == entity.tree["parent_field"] and old is not None and self._tree_cycle(entity, old["id"], value):
+            if name == tree_parent and old is not None and self._tree_cycle(entity, old["id"], value):
                 errors[name] = self.message("cycle")
             if field.unique and name not in errors:
                 stmt = sa.select(entity.table.c.id).where(entity.table.c[name] == value)
@@ -417,6 +429,27 @@ class RecordService:
                     stmt = stmt.where(entity.table.c.id != old["id"])
                 if self.session.execute(stmt.limit(1)).first():
                     errors[name] = self.message("unique")
+
+    def _rule_holds(self, expr, data, today):
+        """``truthy(evaluate(expr, data))``, remembered per value of the fields the expression
+        reads (when they are plain strings, numbers or None): an import asks 100 000 times
+        whether 代理级别 is required, for the few categories there are."""
+        used = _rule_fields(expr)
+        if used is None:
+            return expressions.truthy(expressions.evaluate(expr, data, today=today))
+        key = [id(expr), today]
+        for name in used:
+            value = data.get(name)
+            if type(value) not in _MEMO_TYPES:
+                return expressions.truthy(expressions.evaluate(expr, data, today=today))
+            key += (type(value), value)
+        key = tuple(key)
+        found = self._rule_memo.get(key)
+        if found is None or found[0] is not expr:
+            if len(self._rule_memo) > 10_000:
+                self._rule_memo.clear()
+            found = self._rule_memo[key] = (expr, expressions.truthy(expressions.evaluate(expr, data, today=today)))
+        return found[1]
 
     def _tree_cycle(self, entity, record_id, parent_id):
         """True when ``parent_id`` is the record itself or one of its descendants."""
@@ -450,7 +483,7 @@ class RecordService:
     def _references_exist(self, field, ids):
         table_name = REFERENCE_TYPES.get(field.type) or field.entity
         known = self._known_references
-        if known is not None and all((table_name, i) in known for i in ids):
+        if known is not None and (((table_name, ids[0]) in known) if len(ids) == 1 else all((table_name, i) in known for i in ids)):
             return True  # a batch links its records to the same few owners, departments, customers
         if field.type in ("link", "links"):
             target = self.entity(field.entity)
@@ -466,7 +499,7 @@ class RecordService:
     def _generate(self, entity, merged, changes, old):
         """Computed fields and 助记码; autonumbers are drawn at insert time."""
         today = self.today()
-        for field in entity.fields.values():
+        for field in _clean_plan(entity).generated:
             if field.type == "mnemonic" and (old is None or field.source in changes):
                 changes[field.name] = merged[field.name] = mnemonic(merged.get(field.source))
             elif field.type == "computed":
@@ -520,14 +553,16 @@ class RecordService:
         types and values, as any later read gives them). A new record has many-links and child
         rows only where they were given, so those are read only when ``with_related``."""
         table = entity.table
-        found = {r["id"]: dict(r) for r in self.session.execute(sa.select(table).where(table.c.id.in_(ids))).mappings()}
+        contiguous = len(ids) > 1 and ids[-1] - ids[0] == len(ids) - 1 and len(set(ids)) == len(ids)   # SQLite's batches
+        where = table.c.id.between(ids[0], ids[-1]) if contiguous else table.c.id.in_(ids)
+        found = {r["id"]: r for r in _dicts(self.session.execute(sa.select(table).where(where)))}
         rows = [found[i] for i in ids]
         if with_related:
             return self._complete(entity, rows)
-        for field in entity.fields.values():
-            if field.type in ("links", "table"):
-                for r in rows:
-                    r[field.name] = []
+        related = [f.name for f in entity.fields.values() if f.type in ("links", "table")]
+        for r in rows:
+            for name in related:
+                r[name] = []
         return rows
 
     def create_many(self, name, items):
@@ -555,33 +590,44 @@ class RecordService:
             raise BadRequest(f"{name} records are not created in batches")
         if not self.access.allowed(name, "create"):
             raise Forbidden(f"you may not create {entity.label_in(self.locale)}")
+        with self.references_remembered():
+            return self._create_many(entity, name, items)
+
+    @contextlib.contextmanager
+    def references_remembered(self):
+        """Within the block a referenced record (owner, department, linked record) seen to exist is
+        not looked up again: a batch of 500 records names the same few owners, and an import
+        (:func:`crm.core.importer.run`) checks them once, not once per batch."""
         outer_cache = self._known_references
         self._known_references = set() if outer_cache is None else outer_cache
         try:
-            if name not in self._one_by_one:
-                savepoint = self.session.begin_nested()
-                try:
-                    results = self._create_batch(entity, items)
-                except _OneByOne:
-                    results = None
-                except BaseException:
-                    savepoint.rollback()
-                    raise
-                if results is None:
-                    savepoint.rollback()
-                    self._one_by_one.add(name)
-                else:
-                    savepoint.commit()
-                    return results
-            results = []
-            for values in items:
-                try:
-                    results.append(self.create(name, values))
-                except CrmError as e:
-                    results.append(e)
-            return results
+            yield
         finally:
             self._known_references = outer_cache
+
+    def _create_many(self, entity, name, items):
+        if name not in self._one_by_one:
+            savepoint = self.session.begin_nested()
+            try:
+                results = self._create_batch(entity, items)
+            except _OneByOne:
+                results = None
+            except BaseException:
+                savepoint.rollback()
+                raise
+            if results is None:
+                savepoint.rollback()
+                self._one_by_one.add(name)
+            else:
+                savepoint.commit()
+                return results
+        results = []
+        for values in items:
+            try:
+                results.append(self.create(name, values))
+            except CrmError as e:
+                results.append(e)
+        return results
 
     def _create_batch(self, entity, items):
         """The batched path of :meth:`create_many`; raises _OneByOne where it would not give the
@@ -625,7 +671,7 @@ class RecordService:
                 link_rows += [dict(entity=entity.name, field=field_name, source_id=record_id, target_id=t)
                               for field_name, targets in many.items() for t in targets]
             if link_rows:
-                self.session.execute(links.insert(), link_rows)
+                insert_rows(self.session, links, link_rows)
             records = self._read_new(entity, ids, any(children or many for _, _, children, many in accepted))
             audit_log.created_many(self, entity, records)
             last = len(records) - 1
@@ -653,7 +699,9 @@ class RecordService:
             return list(self.session.execute(insert, rows).scalars())
         first = (self.session.execute(sa.select(sa.func.max(table.c.id))).scalar() or 0) + 1
         ids = list(range(first, first + len(rows)))
-        self.session.execute(table.insert(), [{**row, "id": i} for row, i in zip(rows, ids)])
+        for row, i in zip(rows, ids):
+            row["id"] = i   # the rows are this batch's own (made by _new_rows)
+        insert_rows(self.session, table, rows)
         return ids
 
     def match_many(self, name, fields, keys):
@@ -678,7 +726,9 @@ class RecordService:
         if not parsed:
             return found
         where = [self._visible(entity)] + [entity.table.c[f].in_({k[i] for k in parsed}) for i, f in enumerate(fields)]
-        rows = [dict(r) for r in self.session.execute(sa.select(entity.table).where(*where).order_by(entity.table.c.id)).mappings()]
+        # sorted here, not by ORDER BY id: with the sort in SQL, SQLite scans the whole table in id
+        # order instead of looking 500 names up in their index (a 100 000-row import got quadratic)
+        rows = sorted(_dicts(self.session.execute(sa.select(entity.table).where(*where))), key=lambda r: r["id"])
         rows = [r for r in rows if tuple(r[f] for f in fields) in parsed]
         for record in self._strip(entity, self._complete(entity, rows, children=False)):
             for key in parsed[tuple(record[f] for f in fields)]:
@@ -887,6 +937,13 @@ class RecordService:
         return str(value) if value not in (None, "") else f"{entity.name} #{record['id']}"
 
 
+def _dicts(result):
+    """The rows of ``result`` as dicts (zipped with the column names: dict(RowMapping) costs
+    several times more per row, which batches of 500 records notice)."""
+    columns = list(result.keys())
+    return [dict(zip(columns, row)) for row in result]
+
+
 TRANSACTION_CACHE = "crm.transaction_cache"
 
 
@@ -918,6 +975,75 @@ def _ruled_fields(entity):
                 f.required or f.required_if is not None or f.readonly_if is not None or f.unique or f.name == parent
                 or f.type in DICTIONARY_TYPES or f.type in REFERENCE_TYPES or f.type == "links")]
     return _RULED_FIELDS[entity]
+
+
+_MEMO_TYPES = {str, int, bool, type(None)}
+_RULE_FIELDS = {}  # id → (expression, names of the fields it reads, or None: not to be remembered)
+
+
+def _rule_fields(expr):
+    """The fields a metadata expression reads (first path segments of its ``var`` s), or None when
+    it reads the whole record (``{"var": ""}``)."""
+    found = _RULE_FIELDS.get(id(expr))
+    if found is None or found[0] is not expr:
+        whole = []
+
+        def visit(op, args, path):
+            if op == "var" and args and args[0] == "":
+                whole.append(path)
+        try:
+            expressions._walk(expr, "", visit)
+            used = None if whole else tuple(sorted(expressions.fields_used(expr)))
+        except RecursionError:
+            used = None
+        if len(_RULE_FIELDS) > 10_000:
+            _RULE_FIELDS.clear()
+        found = _RULE_FIELDS[id(expr)] = (expr, used)
+    return found[1]
+
+
+_CLEAN_PLANS = weakref.WeakKeyDictionary()
+_IMMUTABLE = {str, int, float, bool, Decimal, dt.date, dt.datetime, dt.time, type(None)}
+
+
+class _CleanPlan:
+    """What :meth:`RecordService._clean` asks of an entity's fields, worked out once per entity
+    (an import validates 100 000 records of the same entity): field name → (field, its type's
+    ``to_python``, type, decimals setting of a money field), the system-filled and read-only
+    fields, the defaults of new records, the generated fields in field order."""
+
+    def __init__(self, entity):
+        fields = entity.fields.values()
+        self.system_filled = frozenset(f.name for f in fields if f.ftype.system_filled)
+        self.readonly = frozenset(f.name for f in fields if f.readonly)
+        self.convert = {f.name: (f, f.ftype.to_python, f.type, f.decimals_setting if f.type == "money" else None) for f in fields}
+        self._defaults = [f for f in fields if f.default is not None and f.stored]
+        self._default_values = {}   # name → converted default, when it is immutable (else made anew each time)
+        self.generated = [f for f in fields if f.type in ("mnemonic", "computed")]
+
+    def defaults(self, values):
+        """(name, value) of the defaults a new record with ``values`` gets, in field order."""
+        out = []
+        for field in self._defaults:
+            if field.name in values:
+                continue
+            value = self._default_values.get(field.name, _NO_DEFAULT)
+            if value is _NO_DEFAULT:
+                value = field.ftype.to_python(copy.deepcopy(field.default), field)
+                if type(value) in _IMMUTABLE:
+                    self._default_values[field.name] = value
+            out.append((field.name, value))
+        return out
+
+
+_NO_DEFAULT = object()
+
+
+def _clean_plan(entity):
+    plan = _CLEAN_PLANS.get(entity)
+    if plan is None:
+        plan = _CLEAN_PLANS[entity] = _CleanPlan(entity)
+    return plan
 
 
 class _OneByOne(Exception):

@@ -210,3 +210,41 @@ def test_compiled_input_check_is_never_looser_than_the_validator(make_runtime):
     field = Field("x", {"type": "text", "pattern": "^[A-Z]+$"}, "custom")
     schema = {"type": "object", "properties": {"x": TYPES["text"].json_schema(field)}}
     assert not jsonschema.Draft202012Validator(schema).is_valid({"x": "abc"})
+
+
+def test_mnemonic_segments_names_as_pypinyin_does():
+    from pypinyin.core import Pinyin
+    from crm.core.mnemonic import _words
+    rnd = random.Random(11)
+    chars = list("重庆长沙银行行长朝阳厦门音乐乐山有限公司科技调度和平北京华信") + list("AB12 ·-_\n〇㐀𠀀﨎")
+    texts = ["".join(rnd.choice(chars) for _ in range(rnd.randint(1, 14))) for _ in range(3000)]
+    for text in texts + ["邯郸群英医药有限公司", "A-1 号", "北京 华信"]:
+        assert _words(text) == Pinyin().seg(text), text
+
+
+def test_bulk_insert_stores_what_sqlalchemys_executemany_stores(database_url):
+    from crm.core.bulk import insert_rows
+    from sqlalchemy.orm import Session
+    metadata = sa.MetaData()
+    tables = [sa.Table(name, metadata, sa.Column("id", sa.Integer, primary_key=True), sa.Column("text", sa.String(20)),
+                       sa.Column("day", sa.Date), sa.Column("at", sa.DateTime), sa.Column("amount", sa.Numeric(20, 4)),
+                       sa.Column("flag", sa.Boolean), sa.Column("doc", sa.JSON), sa.Column("n", sa.BigInteger))
+              for name in ("bulk_a", "bulk_b")]
+    engine = sa.create_engine(database_url)
+    metadata.create_all(engine)
+    rows = [dict(id=i, text=f"第{i}行" if i % 3 else None, day=dt.date(2026, 1, i % 28 + 1), at=dt.datetime(2026, 2, 3, 4, 5, i % 60),
+                 amount=Decimal("12.3456") * i if i % 4 else None, flag=bool(i % 2) if i % 5 else None,
+                 doc={"i": i, "tags": ["甲", None]} if i % 2 else None, n=2**40 + i) for i in range(1, 40)]
+    try:
+        with Session(engine) as session:
+            session.execute(tables[0].insert(), [dict(r) for r in rows])
+            insert_rows(session, tables[1], [dict(r) for r in rows])
+            insert_rows(session, tables[1], [dict(rows[0], id=100)])   # one row: SQLAlchemy's own path
+            session.commit()
+        with engine.connect() as connection:
+            a, b = ([tuple(r) for r in connection.execute(sa.select(t).order_by(t.c.id))] for t in tables)
+            raw = [tuple(connection.execute(sa.text(f"SELECT doc, amount FROM {t.name} ORDER BY id")).all()) for t in tables]
+        assert b[:-1] == a and b[-1][1:] == a[0][1:] and raw[0] == raw[1][:-1]   # JSON null and SQL NULL kept apart too
+    finally:
+        metadata.drop_all(engine)
+        engine.dispose()
