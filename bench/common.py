@@ -1,5 +1,6 @@
 """What the benchmarks share: the database they run on, realistic Chinese company names, timing
 statistics and the printed table (CJK-aware), the machine and load-average lines."""
+import datetime as dt
 import math
 import os
 import platform
@@ -186,3 +187,10 @@ def machine():
 
 def load():
     return "load average " + " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def print_context(runtime):
+    """The two lines under every benchmark's title: the machine and plugins, then the start and load."""
+    plugins = ", ".join(i.name for i in runtime.plugins.ordered) or "none"
+    print(f"machine: {machine()}; plugins enabled: {plugins}")
+    print(f"started {dt.datetime.now():%Y-%m-%d %H:%M}, {load()}")

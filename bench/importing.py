@@ -28,8 +28,8 @@ import openpyxl
 import sqlalchemy as sa
 from tqdm import tqdm
 
-from bench.records import (CustomerMaker, Database, dictionary_values, load, machine, make_users,
-                           percentile)
+from bench.common import print_context
+from bench.records import CustomerMaker, Database, dictionary_values, load, make_users, percentile
 from crm.core import importer, instance, tabular
 from crm.core.runtime import DATABASE_ENV, Runtime
 from crm.core.tables import dictionary_items
@@ -181,11 +181,9 @@ def run(args):
             settings["crm.plugins"] = args.plugins
         runtime = Runtime(settings)
         runtime.upgrade()
-        plugins = ", ".join(i.name for i in runtime.plugins.ordered) or "none"
         print(f"crm bench importing: {args.rows} rows from .xlsx into {ENTITY}, match {'+'.join(match)}, "
               f"on {runtime.engine.dialect.name} ({runtime.engine.url.render_as_string(hide_password=True)})")
-        print(f"machine: {machine()}; plugins enabled: {plugins}")
-        print(f"started {dt.datetime.now():%Y-%m-%d %H:%M}, {load()}")
+        print_context(runtime)
 
         admin, reps = make_users(runtime)
         maker = CustomerMaker(args.seed, dictionary_values(runtime), [r["id"] for r in reps])

@@ -24,7 +24,7 @@ from urllib.parse import urlencode
 import sqlalchemy as sa
 
 from bench import generate
-from bench.common import BenchError, CompanyNames, StatementCounter, interleaved, load, machine, summary, table
+from bench.common import BenchError, CompanyNames, StatementCounter, interleaved, load, print_context, summary, table
 from crm.core.access import Access
 from crm.core.mnemonic import mnemonic
 from crm.core.records import COUNT_CAP
@@ -326,8 +326,7 @@ def run(args):
     try:
         print(f"crm bench lists: {state['counts']} on {runtime.engine.dialect.name} "
               f"({runtime.engine.url.render_as_string(hide_password=True)}), instance {folder}")
-        print(f"machine: {machine()}; plugins enabled: {', '.join(i.name for i in runtime.plugins.ordered) or 'none'}")
-        print(f"started {dt.datetime.now():%Y-%m-%d %H:%M}, {load()}")
+        print_context(runtime)
         for line in plan.summary:
             print(f"db upgrade: {line}")
         crm = Crm(runtime, "admin", state["password"])

@@ -31,7 +31,7 @@ from faker import Faker
 from tqdm import tqdm
 
 from bench.common import (AGENT_CATEGORIES, BenchError, CompanyNames, Database, StatementCounter, analyze, dictionary_values,
-                          load, machine, percentile, table as text_table)
+                          load, percentile, print_context, table as text_table)
 from crm.core import auth, directory, instance
 from crm.core.mnemonic import mnemonic
 from crm.core.runtime import DATABASE_ENV, Runtime
@@ -275,11 +275,9 @@ def run(args):
         instance.init(folder, database.url)
         runtime = Runtime(instance.settings(folder))
         runtime.upgrade()
-        plugins = ", ".join(i.name for i in runtime.plugins.ordered) or "none"
         print(f"crm bench records: {args.rows} customers on {runtime.engine.dialect.name} "
               f"({runtime.engine.url.render_as_string(hide_password=True)})")
-        print(f"machine: {machine()}; plugins enabled: {plugins}")
-        print(f"started {dt.datetime.now():%Y-%m-%d %H:%M}, {load()}")
+        print_context(runtime)
 
         admin, reps = make_users(runtime)
         maker = CustomerMaker(args.seed, dictionary_values(runtime), [r["id"] for r in reps])

@@ -22,7 +22,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench.records import load, machine, percentile
+from bench.common import load, machine, percentile
 from crm.core import instance
 from crm.core.runtime import DATABASE_ENV, Runtime
 

@@ -29,7 +29,8 @@ import time
 import urllib.request
 from pathlib import Path
 
-from bench.records import CustomerMaker, Database, dictionary_values, load, machine, make_users, percentile
+from bench.common import print_context
+from bench.records import CustomerMaker, Database, dictionary_values, load, make_users, percentile
 from crm.core import instance, tokens
 from crm.core.runtime import DATABASE_ENV, Runtime
 
@@ -147,11 +148,9 @@ def run(args):
         instance.init(folder, database.url)
         runtime = Runtime(instance.settings(folder))
         runtime.upgrade()
-        plugins = ", ".join(i.name for i in runtime.plugins.ordered) or "none"
         print(f"crm bench throughput: {args.rows} customers on {runtime.engine.dialect.name}; servers {', '.join(servers)}; "
               f"wrk -t2 -c{args.connections} -d{args.duration}s, {args.runs} runs per endpoint")
-        print(f"machine: {machine()}; plugins enabled: {plugins}")
-        print(f"started {dt.datetime.now():%Y-%m-%d %H:%M}, {load()}")
+        print_context(runtime)
         token, sample = prepare(runtime, args.rows, args.seed)
         runtime.dispose()
         runtime = None
