@@ -34,9 +34,10 @@ def version(connection):
 def changed(connection):
     """Call in the transaction that inserts, updates or deletes dictionary items."""
     bump = sa.update(sequences).where(sequences.c.key == VERSION_KEY).values(value=sequences.c.value + 1)
-    if connection.execute(bump).rowcount == 0:
-        insert = pg_insert if connection.dialect.name == "postgresql" else sqlite_insert
-        connection.execute(insert(sequences).values(key=VERSION_KEY, value=1).on_conflict_do_nothing())
+    if connection.execute(bump).rowcount == 0:   # the first change of an instance made before the counter
+        dialect = (connection.get_bind() if hasattr(connection, "get_bind") else connection).dialect.name  # Session or Connection
+        insert = pg_insert if dialect == "postgresql" else sqlite_insert
+        connection.execute(insert(sequences).values(key=VERSION_KEY, value=0).on_conflict_do_nothing())
         connection.execute(bump)
 
 

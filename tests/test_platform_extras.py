@@ -100,3 +100,18 @@ def test_a_dictionary_change_made_through_one_app_server_shows_on_the_others(mak
         dictionaries.save_item(first.metadata, records.session, "customer_level", "A", {"zh_CN": "不该出现"})
         raise RuntimeError("rolled back")
     assert "战略客户" in level_of(there) and "战略客户" in level_of(here)
+
+
+def test_the_dictionary_counter_starts_with_the_first_change_of_an_older_instance(runtime):
+    """An instance upgraded from before the counter has no row for it: the first change creates it."""
+    import sqlalchemy as sa
+
+    from crm.core.tables import sequences
+    with runtime.transaction() as records:
+        records.session.execute(sa.delete(sequences).where(sequences.c.key == dictionaries.VERSION_KEY))
+    with runtime.transaction() as records:
+        assert dictionaries.version(records.session) == 0
+        dictionaries.save_item(runtime.metadata, records.session, "customer_level", "VIP", {"zh_CN": "战略客户"})
+    with runtime.transaction() as records:
+        assert dictionaries.version(records.session) == 1
+        assert any(i["value"] == "VIP" for i in dictionaries.all_items(records.session)["customer_level"])
