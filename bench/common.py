@@ -1,15 +1,21 @@
 """What the benchmarks share: the database they run on, realistic Chinese company names, timing
 statistics and the printed table (CJK-aware), the machine and load-average lines."""
+import contextlib
 import datetime as dt
 import math
 import os
 import platform
 import random
+import shutil
 import statistics
+import tempfile
 import time
+from pathlib import Path
 
 import sqlalchemy as sa
 
+from crm.core import instance
+from crm.core.runtime import Runtime
 from crm.core.tables import dictionary_items
 
 TRADES = ["科技", "信息技术", "软件", "网络科技", "电子", "贸易", "医药", "生物科技", "建材", "物流", "食品", "机械",
@@ -194,3 +200,29 @@ def print_context(runtime):
     plugins = ", ".join(i.name for i in runtime.plugins.ordered) or "none"
     print(f"machine: {machine()}; plugins enabled: {plugins}")
     print(f"started {dt.datetime.now():%Y-%m-%d %H:%M}, {load()}")
+
+
+@contextlib.contextmanager
+def temporary_instance(database_url, prefix, keep=False, configure=None):
+    """A new instance (folder, and database on PostgreSQL) for a benchmark that makes its own data,
+    upgraded; yields ``(runtime, folder)`` and throws both away afterwards unless ``keep``.
+    ``configure(settings)`` may change the instance's settings before the runtime is built."""
+    Database(database_url, Path("."))  # refuse a bad URL before making anything
+    folder = Path(tempfile.mkdtemp(prefix=prefix))
+    database = Database(database_url, folder)
+    runtime = None
+    try:
+        database.create()
+        instance.init(folder, database.url)
+        settings = instance.settings(folder)
+        runtime = Runtime(configure(settings) if configure else settings)
+        runtime.upgrade()
+        yield runtime, folder
+    finally:
+        if runtime is not None:
+            runtime.dispose()
+        if keep:
+            print(f"\nkept: instance {folder}" + (f", database {database.url}" if database.admin_url else ""))
+        else:
+            database.drop()
+            shutil.rmtree(folder, ignore_errors=True)

@@ -17,20 +17,17 @@ database. Beside it, ``crm.core.tabular.read`` of the same file (python-calamine
 """
 import datetime as dt
 import os
-import shutil
 import statistics
 import sys
-import tempfile
 import time
-from pathlib import Path
 
 import openpyxl
 import sqlalchemy as sa
 from tqdm import tqdm
 
-from bench.common import print_context
-from bench.records import CustomerMaker, Database, dictionary_values, load, make_users, percentile
-from crm.core import importer, instance, tabular
+from bench.common import print_context, temporary_instance
+from bench.records import CustomerMaker, dictionary_values, load, make_users, percentile
+from crm.core import importer, tabular
 from crm.core.runtime import DATABASE_ENV, Runtime
 from crm.core.tables import dictionary_items
 
@@ -167,20 +164,15 @@ def table(lines, floor):
 def run(args):
     os.environ.pop(DATABASE_ENV, None)
     match = [m.strip() for m in args.match.split(",") if m.strip()]
-    Database(args.database_url, Path("."))
-    folder = Path(tempfile.mkdtemp(prefix="crm-bench-import-"))
-    database = Database(args.database_url, folder)
-    runtime = None
-    try:
-        database.create()
-        instance.init(folder, database.url)
-        settings = instance.settings(folder)
+
+    def configure(settings):
         if args.plugins == "none":
             settings["crm.plugins.disabled"] = " ".join(Runtime(settings).plugins.installed)
         else:
             settings["crm.plugins"] = args.plugins
-        runtime = Runtime(settings)
-        runtime.upgrade()
+        return settings
+
+    with temporary_instance(args.database_url, "crm-bench-import-", args.keep, configure) as (runtime, folder):
         print(f"crm bench importing: {args.rows} rows from .xlsx into {ENTITY}, match {'+'.join(match)}, "
               f"on {runtime.engine.dialect.name} ({runtime.engine.url.render_as_string(hide_password=True)})")
         print_context(runtime)
@@ -209,14 +201,6 @@ def run(args):
         print(f"\nfinished {dt.datetime.now():%Y-%m-%d %H:%M}, {load()}")
         if args.profile:
             profile(runtime, admin, path, match)
-    finally:
-        if runtime is not None:
-            runtime.dispose()
-        if args.keep:
-            print(f"\nkept: instance {folder}" + (f", database {database.url}" if database.admin_url else ""))
-        else:
-            database.drop()
-            shutil.rmtree(folder, ignore_errors=True)
 
 
 def profile(runtime, user, path, match):

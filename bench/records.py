@@ -19,22 +19,19 @@ import os
 import pstats
 import random
 import secrets
-import shutil
 import statistics
 import sys
-import tempfile
 import time
-from pathlib import Path
 
 import sqlalchemy as sa
 from faker import Faker
 from tqdm import tqdm
 
-from bench.common import (AGENT_CATEGORIES, BenchError, CompanyNames, Database, StatementCounter, analyze, dictionary_values,
-                          load, percentile, print_context, table as text_table)
-from crm.core import auth, directory, instance
+from bench.common import (AGENT_CATEGORIES, BenchError, CompanyNames, StatementCounter, analyze, dictionary_values,
+                          load, percentile, print_context, table as text_table, temporary_instance)
+from crm.core import auth, directory
 from crm.core.mnemonic import mnemonic
-from crm.core.runtime import DATABASE_ENV, Runtime
+from crm.core.runtime import DATABASE_ENV
 
 ENTITY = "customer"
 
@@ -266,15 +263,7 @@ def run(args):
     if args.rows < args.page_size * (args.deep + 1):
         raise BenchError(f"--rows must be at least page size × (deep + 1) = {args.page_size * (args.deep + 1)}")
     os.environ.pop(DATABASE_ENV, None)
-    Database(args.database_url, Path("."))  # refuse a bad URL before making anything
-    folder = Path(tempfile.mkdtemp(prefix="crm-bench-"))
-    database = Database(args.database_url, folder)
-    runtime = None
-    try:
-        database.create()
-        instance.init(folder, database.url)
-        runtime = Runtime(instance.settings(folder))
-        runtime.upgrade()
+    with temporary_instance(args.database_url, "crm-bench-", args.keep) as (runtime, _folder):
         print(f"crm bench records: {args.rows} customers on {runtime.engine.dialect.name} "
               f"({runtime.engine.url.render_as_string(hide_password=True)})")
         print_context(runtime)
@@ -300,14 +289,6 @@ def run(args):
                     profile(queries, args.profile, args.runs)
         finally:
             connection.close()
-    finally:
-        if runtime is not None:
-            runtime.dispose()
-        if args.keep:
-            print(f"\nkept: instance {folder}" + (f", database {database.url}" if database.admin_url else ""))
-        else:
-            database.drop()
-            shutil.rmtree(folder, ignore_errors=True)
 
 
 def make_queries(runtime, records, rep, connection, maker, args):

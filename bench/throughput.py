@@ -24,15 +24,14 @@ import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 from pathlib import Path
 
-from bench.common import print_context
-from bench.records import CustomerMaker, Database, dictionary_values, load, make_users, percentile
-from crm.core import instance, tokens
-from crm.core.runtime import DATABASE_ENV, Runtime
+from bench.common import print_context, temporary_instance
+from bench.records import CustomerMaker, dictionary_values, load, make_users, percentile
+from crm.core import tokens
+from crm.core.runtime import DATABASE_ENV
 
 ENTITY = "customer"
 LUA = """
@@ -138,22 +137,13 @@ def run(args):
     os.environ.pop(DATABASE_ENV, None)
     if not shutil.which("wrk"):
         raise SystemExit("bench: wrk is not installed (apt-get install -y wrk)")
-    Database(args.database_url, Path("."))
-    folder = Path(tempfile.mkdtemp(prefix="crm-bench-http-"))
-    database = Database(args.database_url, folder)
-    runtime = None
     servers = [s.strip() for s in args.servers.split(",") if s.strip()]
-    try:
-        database.create()
-        instance.init(folder, database.url)
-        runtime = Runtime(instance.settings(folder))
-        runtime.upgrade()
+    with temporary_instance(args.database_url, "crm-bench-http-", args.keep) as (runtime, folder):
         print(f"crm bench throughput: {args.rows} customers on {runtime.engine.dialect.name}; servers {', '.join(servers)}; "
               f"wrk -t2 -c{args.connections} -d{args.duration}s, {args.runs} runs per endpoint")
         print_context(runtime)
         token, sample = prepare(runtime, args.rows, args.seed)
-        runtime.dispose()
-        runtime = None
+        runtime.dispose()  # the servers are other processes: this one needs no connection meanwhile
         auth = {"Authorization": f"Bearer {token}"}
         endpoints = [("list", f"/api/v1/{ENTITY}?limit=50", "/bare/list"),
                      ("detail", f"/api/v1/{ENTITY}/{sample}", "/bare/detail")]
@@ -194,14 +184,6 @@ def run(args):
         for server, name, side, r in problems:
             print(f"WARNING {server} {name} {side}: {r['non2xx']} non-2xx responses, socket errors: {r['socket_errors'] or 'none'}")
         print(f"\nfinished {dt.datetime.now():%Y-%m-%d %H:%M}, {load()}")
-    finally:
-        if runtime is not None:
-            runtime.dispose()
-        if args.keep:
-            print(f"\nkept: instance {folder}" + (f", database {database.url}" if database.admin_url else ""))
-        else:
-            database.drop()
-            shutil.rmtree(folder, ignore_errors=True)
 
 
 def table(results):
