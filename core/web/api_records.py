@@ -45,7 +45,7 @@ def plain_entity(request):
 
 
 def as_json(request, entity, record):
-    return record_to_json(request.registry.crm.metadata, entity, record)
+    return record_to_json(request.registry.crm.metadata, entity, record, iso_dates=False)  # the renderer writes them
 
 
 def created(request, entity, record):
