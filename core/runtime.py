@@ -23,9 +23,15 @@ from crm.core.tables import customizations
 DATABASE_ENV = "CRM_DATABASE_URL"
 
 
-def make_engine(url):
+POOL_SIZE = 10  # connections kept open per process: waitress' 8 threads (crm.ini) and a job or two
+
+
+def make_engine(url, pool_size=POOL_SIZE):
+    """The engine of an instance. The pool keeps ``pool_size`` connections: with fewer than the
+    server's threads, every request beyond them opened and closed a connection of its own
+    (SQLAlchemy's default of 5 under waitress' 8 threads)."""
     if url.startswith("sqlite"):
-        engine = sa.create_engine(url, connect_args={"timeout": 30})
+        engine = sa.create_engine(url, connect_args={"timeout": 30}, pool_size=pool_size)
 
         @event.listens_for(engine, "connect")
         def _connect(dbapi_connection, _record):
@@ -42,7 +48,7 @@ def make_engine(url):
             # (SQLITE_BUSY_SNAPSHOT) whenever another writer committed in between
             connection.exec_driver_sql("BEGIN IMMEDIATE" if connection.get_execution_options().get("crm_write") else "BEGIN")
         return engine
-    return sa.create_engine(url, pool_pre_ping=True)
+    return sa.create_engine(url, pool_pre_ping=True, pool_size=pool_size)
 
 
 class Runtime:
@@ -58,7 +64,7 @@ class Runtime:
         self.plugins = PluginHost(enabled=parse_plugin_setting(self.settings.get("crm.plugins")),
                                   disabled=(self.settings.get("crm.plugins.disabled") or "").replace(",", " ").split(),
                                   extra=extra_plugins)
-        self.engine = make_engine(self.database_url)
+        self.engine = make_engine(self.database_url, int(self.settings.get("crm.database.pool_size") or POOL_SIZE))
         self.sessionmaker = sessionmaker(bind=self.engine)
         self._schemas = {}
         self.reload()

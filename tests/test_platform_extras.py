@@ -115,3 +115,20 @@ def test_the_dictionary_counter_starts_with_the_first_change_of_an_older_instanc
     with runtime.transaction() as records:
         assert dictionaries.version(records.session) == 1
         assert any(i["value"] == "VIP" for i in dictionaries.all_items(records.session)["customer_level"])
+
+
+def test_the_pool_keeps_a_connection_per_server_thread(make_runtime):
+    """waitress serves 8 requests at once (crm.ini): each keeps its connection for the next one,
+    instead of the 3 beyond SQLAlchemy's default pool of 5 being opened and closed every time."""
+    def eight_at_once(runtime):
+        connections = [runtime.engine.connect() for _ in range(8)]
+        dbapi = {c.connection.dbapi_connection for c in connections}  # the objects: ids could be reused
+        for c in connections:
+            c.close()
+        return dbapi
+
+    runtime = make_runtime()
+    first = eight_at_once(runtime)
+    assert eight_at_once(runtime) == first
+    small = make_runtime(**{"crm.database.pool_size": "3"})
+    assert small.engine.pool.size() == 3
