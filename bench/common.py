@@ -195,10 +195,25 @@ def load():
     return "load average " + " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
+PG_SETTINGS = ("server_version", "shared_buffers", "random_page_cost", "effective_cache_size", "work_mem")
+
+
+def database_settings(engine):
+    """The PostgreSQL settings the figures depend on (as the benchmark's sessions see them), or None."""
+    if engine.dialect.name != "postgresql":
+        return None
+    with engine.connect() as connection:
+        return ", ".join(f"{name} {connection.exec_driver_sql(f'SHOW {name}').scalar()}" for name in PG_SETTINGS)
+
+
 def print_context(runtime):
-    """The two lines under every benchmark's title: the machine and plugins, then the start and load."""
+    """The lines under every benchmark's title: the machine and plugins, PostgreSQL's settings,
+    then the start and load."""
     plugins = ", ".join(i.name for i in runtime.plugins.ordered) or "none"
     print(f"machine: {machine()}; plugins enabled: {plugins}")
+    settings = database_settings(runtime.engine)
+    if settings:
+        print(f"postgresql: {settings}")
     print(f"started {dt.datetime.now():%Y-%m-%d %H:%M}, {load()}")
 
 
