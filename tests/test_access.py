@@ -271,3 +271,36 @@ def test_sharing_service_checks_who_may_share_and_writes_the_history(org_chart):
         sharing.revoke(records, "customer", theirs, share_id)
     with as_user(rt, ids, "sh_rep") as records, pytest.raises(NotFound):
         records.get("customer", theirs)
+
+
+def test_a_scope_of_many_people_and_many_shares(make_runtime):
+    """A 分公司 head reaching 40 people, and a rep with 40 records shared with her: lists longer
+    than access.BOUND_IDS are written into the SQL differently; they reach exactly the same."""
+    rt = make_runtime()
+    assert access.BOUND_IDS < 40
+    with rt.transaction() as records:
+        s, now = records.session, records.now()
+        branch = org.create_department(s, "华东分公司")
+        team = org.create_department(s, "销售组", branch)
+        other = org.create_department(s, "华南分公司")
+        head = org.add_user(s, "head", "password-head", now=now, department_id=branch, role_names=["sales_manager"])
+        s.execute(org.departments.update().where(org.departments.c.id == branch).values(manager_id=head))
+        reps = [org.add_user(s, f"rep{n}", "password-rep", now=now, department_id=team, role_names=["sales_rep"])
+                for n in range(40)]
+        outsider = org.add_user(s, "outsider", "password-out", now=now, department_id=other, role_names=["sales_rep"])
+        inside = {records.create("customer", {"name": f"华东客户{n}", "owner_id": rep})["id"] for n, rep in enumerate(reps)}
+        outside = [records.create("customer", {"name": f"华南客户{n}", "owner_id": outsider})["id"] for n in range(45)]
+        for record_id in outside[:41]:
+            access.share(s, "customer", record_id, user_id=reps[0], access="read", now=now)
+    with as_user(rt, {}, "head") as records:
+        assert len(records.access.people_for("department_tree")) == 41
+        seen = {r["id"] for r in records.list("customer", limit=500).items}
+        assert seen == inside
+        with pytest.raises(NotFound):
+            records.get("customer", outside[0])
+    with as_user(rt, {}, "rep0") as records:
+        seen = {r["id"] for r in records.list("customer", limit=500).items}
+        mine = {r["id"] for r in records.list("customer", limit=500, filters=[("owner_id", "eq", str(reps[0]))]).items}
+        assert seen == mine | set(outside[:41]) and len(mine) == 1
+        with pytest.raises(NotFound):
+            records.get("customer", outside[44])
