@@ -749,3 +749,21 @@ def test_reminders_on_the_home_page_and_the_top_bar(site):
     site.post("/app/notifications/read", {})
     home = site.get("/app")
     assert home.html.select_one(".bell .badge").text == "0" and "暂无提醒" in home.text
+
+
+def test_with_many_users_the_share_form_searches_instead_of_listing_everyone(site):
+    """Over CHOICES_LIMIT users, sharing a record picks the user or department by searching: the
+    form listed every user and department on every detail page (260 KB with 3,712 users)."""
+    runtime = site.runtime
+    with runtime.transaction() as records:
+        ids = [auth.create_user(records.session, f"rep{i:03d}", PASSWORD, display_name=f"销售{i:03d}", now=records.now())
+               for i in range(helpers.CHOICES_LIMIT + 1)]
+    mine = customer(runtime, name="共享客户")
+    page = site.get(f"/app/customer/{mine['id']}")
+    form = page.html.select_one("#share-form")
+    assert form.select_one('[data-lookup="/app/directory/users/lookup"] input[name="user"]') is not None
+    assert form.select_one('[data-lookup="/app/directory/departments/lookup"] input[name="department"]') is not None
+    assert form.select_one('select[name="whom"]') is None and "销售150" not in page.text
+    site.post(f"/app/customer/{mine['id']}/shares", {"user": str(ids[150]), "department": "", "access": "edit"})
+    rows = site.get(f"/app/customer/{mine['id']}").html.select("#share-table tbody tr")
+    assert len(rows) == 1 and "销售150" in rows[0].text

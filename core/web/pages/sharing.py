@@ -23,10 +23,16 @@ def sharing_panel(request, entity, record):
              "kind": _(request, "User") if row["user_id"] is not None else _(request, "Department"),
              "revoke_url": request.route_path("page.shares.revoke", entity=entity.name, id=record["id"], share_id=row["id"])}
             for row in sharing.list_shares(records, entity.name, record["id"])]
-    return {"rows": rows, "url": request.route_path("page.shares", entity=entity.name, id=record["id"]),
-            "people": [(i, n) for i, n in display.user_choices() if i != records.user_id],
-            "departments": display.department_choices(),
-            "access": [(k, _(request, v)) for k, v in ACCESS_LABELS.items()]}
+    panel = {"rows": rows, "url": request.route_path("page.shares", entity=entity.name, id=record["id"]),
+             "access": [(k, _(request, v)) for k, v in ACCESS_LABELS.items()],
+             "people": None, "departments": None, "user_lookup": None, "department_lookup": None}
+    if display.many("user") or display.many("department"):
+        # pickers that search: a <select> of 3,712 users and 1,011 departments was 260 KB of every detail page
+        panel["user_lookup"], panel["department_lookup"] = display.lookup_url("user"), display.lookup_url("department")
+    else:
+        panel["people"] = [(i, n) for i, n in display.user_choices() if i != records.user_id]
+        panel["departments"] = display.department_choices()
+    return panel
 
 
 def _back(request, entity, record_id):
@@ -38,7 +44,11 @@ def add_share(request):
     entity = page_entity(request)
     record_id = request.matchdict["id"]
     post = request.POST
-    whom = post.get("whom", "")          # "user:12" or "department:3"
+    whom = post.get("whom", "")          # "user:12" or "department:3" from the select, or the pickers' ids
+    if not whom and post.get("user", "").isdigit():
+        whom = "user:" + post["user"]
+    elif not whom and post.get("department", "").isdigit():
+        whom = "department:" + post["department"]
     kind, _sep, raw = whom.partition(":")
     target = int(raw) if raw.isdigit() else None
     try:
