@@ -22,7 +22,7 @@ def sharing_panel(request, entity, record):
              "when": display.system_text("created_at", row["created_at"]), "by": display.system_text("created_by", row["created_by"]),
              "kind": _(request, "User") if row["user_id"] is not None else _(request, "Department"),
              "revoke_url": request.route_path("page.shares.revoke", entity=entity.name, id=record["id"], share_id=row["id"])}
-            for row in sharing.list_shares(records, entity.name, record["id"])]
+            for row in sharing.shares_of_record(records, entity.name, record)]
     panel = {"rows": rows, "url": request.route_path("page.shares", entity=entity.name, id=record["id"]),
              "access": [(k, _(request, v)) for k, v in ACCESS_LABELS.items()],
              "people": None, "departments": None, "user_lookup": None, "department_lookup": None}
