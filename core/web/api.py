@@ -93,7 +93,8 @@ def _json_default(value):
 class JsonRenderer:
     """The API's renderer: the view's value as UTF-8 JSON, written by orjson. The standard
     library's encoder (Pyramid's ``json`` renderer) was a quarter of the CPU time of a list page of
-    50 records; orjson writes the same document (compact, keys in the same order) ten times faster."""
+    50 records; orjson writes the same values, keys in the same order (without the blanks after
+    ``,`` and ``:``), several times faster."""
 
     def __init__(self, info):
         pass
