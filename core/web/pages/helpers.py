@@ -335,9 +335,9 @@ class Display:
         all in a page: their fields then get a picker that searches (:func:`lookup_url`)."""
         if kind not in self._counts:
             table = users if kind == "user" else departments
-            self._counts[kind] = self.records.session.execute(
-                sa.select(sa.func.count()).select_from(table).where(table.c.active)).scalar()
-        return self._counts[kind] > CHOICES_LIMIT
+            first = sa.select(table.c.id).where(table.c.active).limit(CHOICES_LIMIT + 1).subquery()
+            self._counts[kind] = self.records.session.execute(sa.select(sa.func.count()).select_from(first)).scalar()
+        return self._counts[kind] > CHOICES_LIMIT   # (counting stops there: every page asks, for both)
 
     def lookup_url(self, kind):
         return self.request.route_path("page.directory.lookup", kind="users" if kind == "user" else "departments")
