@@ -31,16 +31,12 @@ def may_share(records, entity_name, record):
 
 def list_shares(records, entity_name, record_id):
     """The shares of a record, each with ``whom`` (the user's or department's name)."""
-    return _shares(records, entity_name, _record(records, entity_name, record_id))
+    return shares_of_record(records, entity_name, _record(records, entity_name, record_id))
 
 
 def shares_of_record(records, entity_name, record):
     """The shares of a record the caller has read and checked with :func:`may_share` (the detail
     page: :func:`list_shares` would read the record and check the scope again, 7 statements)."""
-    return _shares(records, entity_name, record)
-
-
-def _shares(records, entity_name, record):
     rows = access.shares_of(records.session, entity_name, record["id"])
     names = _names(records.session, rows)
     return [{**row, "whom": names.get((row["user_id"], row["department_id"]), "?")} for row in rows]
@@ -69,7 +65,7 @@ def share(records, entity_name, record_id, *, user_id=None, department_id=None, 
 
 def revoke(records, entity_name, record_id, share_id):
     record = _record(records, entity_name, record_id)
-    row = next((r for r in _shares(records, entity_name, record) if r["id"] == share_id), None)
+    row = next((r for r in shares_of_record(records, entity_name, record) if r["id"] == share_id), None)
     if row is None:
         raise NotFound(f"no share {share_id} of this record")
     access.unshare(records.session, share_id)
