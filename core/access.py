@@ -21,6 +21,7 @@ restrictions through the ``crm_access_grants`` / ``crm_access_restrictions`` hoo
 Administrators and the system (no user: jobs, the CLI) are not restricted.
 """
 import copy
+import dataclasses
 import datetime as dt
 import re
 
@@ -354,9 +355,6 @@ class Access:
             self._people[scope] = sorted(people)
         return self._people[scope]
 
-    def owner_clause(self, entity, scope):
-        return id_among(entity.table.c[owner_field(entity)], self.people_for(scope))
-
     def share_clause(self, entity, action):
         """Records shared with the user or their department, as an id list (None when there are none)."""
         kinds = {"read": ("read", "edit"), "update": ("edit",)}.get(action)
@@ -372,22 +370,48 @@ class Access:
         ids = self._shared[key]
         return id_among(entity.table.c.id, ids) if ids else None
 
-    def clause(self, entity, action="read"):
-        """The where clause limiting ``action`` on ``entity`` to what the user may reach, or None."""
+    def reach(self, entity, action="read"):
+        """What ``action`` on ``entity`` may reach, in parts (see :class:`Reach`)."""
         hook = self.records.runtime.plugins.hook
-        restrictions = [c for cs in hook.crm_access_restrictions(ctx=self.records, entity=entity, action=action, user=self.user) for c in cs]
-        if self.root:
-            return sa.and_(*restrictions) if restrictions else None
+        restrictions = tuple(c for cs in hook.crm_access_restrictions(ctx=self.records, entity=entity, action=action, user=self.user) for c in cs)
         scope = self.scope(entity.name, action)
         if scope == "all":
-            clause = None
-        else:
-            grants = [c for cs in hook.crm_access_grants(ctx=self.records, entity=entity, action=action, user=self.user) for c in cs]
-            share = self.share_clause(entity, action)
-            base = sa.false() if scope == "none" else self.owner_clause(entity, scope)
-            clause = sa.or_(base, *([share] if share is not None else []), *grants)
-        if restrictions:
-            clause = sa.and_(*([clause] if clause is not None else []), *restrictions)
+            return Reach(entity, None, (), restrictions)
+        grants = [c for cs in hook.crm_access_grants(ctx=self.records, entity=entity, action=action, user=self.user) for c in cs]
+        share = self.share_clause(entity, action)
+        owners = () if scope == "none" else tuple(self.people_for(scope))
+        return Reach(entity, owners, (*([share] if share is not None else []), *grants), restrictions)
+
+    def clause(self, entity, action="read"):
+        """The where clause limiting ``action`` on ``entity`` to what the user may reach, or None."""
+        return self.reach(entity, action).clause()
+
+
+@dataclasses.dataclass(frozen=True)
+class Reach:
+    """A user's reach into one entity for one action:
+    ``(owner IN owners OR any of others) AND every restriction``.
+
+    ``owners`` is None when the scope is ``all`` (no owner condition: restrictions only), empty
+    for ``none``; ``others`` are the shared records and the plugins' grants. Kept in parts so the
+    record service can plan a narrow scope's list per owner (:mod:`crm.core.narrow_lists`)."""
+    entity: object
+    owners: tuple | None
+    others: tuple
+    restrictions: tuple
+
+    @property
+    def owner_column(self):
+        return self.entity.table.c[owner_field(self.entity)]
+
+    def clause(self):
+        """The whole reach as one where clause, or None when nothing limits it."""
+        clause = None
+        if self.owners is not None:
+            base = id_among(self.owner_column, self.owners) if self.owners else sa.false()
+            clause = sa.or_(base, *self.others)
+        if self.restrictions:
+            clause = sa.and_(*([clause] if clause is not None else []), *self.restrictions)
         return clause
 
 

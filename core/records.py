@@ -18,7 +18,7 @@ from decimal import Decimal
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from crm.core import audit_log, expressions, query
+from crm.core import audit_log, expressions, narrow_lists, query
 from crm.core.access import Access
 from crm.core.autonumber import next_numbers
 from crm.core.bulk import insert_rows
@@ -107,10 +107,10 @@ class RecordService:
 
     # --- reading ---------------------------------------------------------------------------
 
-    def _visible(self, entity, deleted=False, action="read"):
+    def _visible(self, entity, deleted=False, action="read", reach=None):
         """The where clause every read goes through: recycle-bin state, then access scopes."""
         state = _bin_state(entity, deleted)
-        scope = self.access.clause(entity, action)
+        scope = (reach or self.access.reach(entity, action)).clause()
         return state if scope is None else sa.and_(state, scope)
 
     def _read(self, stmt, params=None):
@@ -220,17 +220,23 @@ class RecordService:
             raise BadRequest("limit must be a number", {"limit": "not a number"})
         if not 1 <= limit <= MAX_LIMIT:
             raise BadRequest(f"limit must be between 1 and {MAX_LIMIT}", {"limit": f"1 to {MAX_LIMIT}"})
-        where = [self._visible(entity, deleted, action), *where]
-        where += [query.filter_clause(entity, f, op, v) for f, op, v in filters]
+        conditions = [*where, *(query.filter_clause(entity, f, op, v) for f, op, v in filters)]
         if q:
-            where.append(self.search_clause(entity, q))
+            conditions.append(self.search_clause(entity, q))
         keys = query.parse_sort(entity, sort)
-        stmt = sa.select(entity.table).where(*where)
-        if cursor:
-            values = query.decode_cursor(entity, keys, cursor)
-            stmt = stmt.where(query.after_cursor(entity, keys, values, self.session.bind.dialect.name == "postgresql"))
-        stmt = stmt.order_by(*query.order_by(entity, keys)).limit(limit + 1)
-        result = self._read(stmt)
+        dialect = self.session.bind.dialect.name
+        after = [query.after_cursor(entity, keys, query.decode_cursor(entity, keys, cursor), dialect == "postgresql")] if cursor else []
+        reach = self.access.reach(entity, action)
+        params = None
+        if narrow_lists.is_narrow(reach, dialect, keys, filtered=bool(conditions)):
+            extra = [*reach.restrictions, *after]
+            stmt, params = narrow_lists.page_statement(reach, [_bin_state(entity, deleted), *extra], keys, limit + 1,
+                                                       reusable=not extra)
+        else:
+            stmt = (sa.select(entity.table).where(self._visible(entity, deleted, action, reach), *conditions, *after)
+                    .order_by(*query.order_by(entity, keys)).limit(limit + 1))
+        where = [self._visible(entity, deleted, action, reach), *conditions]  # for the count
+        result = self._read(stmt, params)
         columns = list(result.keys())
         rows = [dict(zip(columns, row)) for row in result.all()]  # fetched at once, not row by row
         next_cursor = query.encode_cursor(keys, rows[limit - 1]) if len(rows) > limit else None

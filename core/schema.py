@@ -19,6 +19,7 @@ from alembic.migration import MigrationContext
 from alembic.operations import Operations, ops
 
 from crm.core import dictionaries
+from crm.core.access import owner_field
 from crm.core.fieldtypes import ID_TYPE
 from crm.core.tables import dictionary_items
 
@@ -49,22 +50,25 @@ def build_tables(model, metadata=None):
                         sa.Column("deleted_at", sa.DateTime), sa.Column("deleted_by", ID_TYPE)]
         columns += [sa.Column(f.name, f.ftype.column_type(f), nullable=True) for f in entity.stored_fields]
         table = sa.Table(entity.name, metadata, *columns)
-        for cols, unique, name in _indexes(entity):
+        for cols, unique, name in wanted_indexes(entity):
             name = name or index_name("ux" if unique else "ix", entity.name, cols)
             sa.Index(name, *[table.c[c] for c in cols], unique=unique)
         entity.table = table
     return metadata
 
 
-def _indexes(entity):
+def wanted_indexes(entity):
     """(columns, unique, name or None) for every index the entity needs, without repeats.
 
     Besides the declared ones: unique fields and autonumbers, link/user/department/mnemonic fields
     (related lists, scopes, merges, pinyin search; a link with the default sort's columns after
-    it), the default sort (the first list page) and
+    it), the default sort (the first list page), the owner with the default sort, ``id`` and
+    ``deleted_at`` after it (scoped lists, :mod:`crm.core.narrow_lists`), and
     (updated_by, updated_at) (the home page lists each entity's records the user changed last)."""
     wanted = []
     sort = () if entity.is_child else tuple(part.lstrip("-") for part in entity.default_sort.split(","))
+    owner = None if entity.is_child else owner_field(entity)
+    owner = None if owner == "created_by" else owner  # no owner of its own: scopes by creator are rare
     if entity.is_child:
         wanted.append((("parent_id", "sort_order"), False, None))
     for f in entity.stored_fields:
@@ -75,13 +79,19 @@ def _indexes(entity):
             # columns in the index no database walks the sort index instead (SQLite does, for a
             # link that is mostly empty: its statistics count all the NULLs as one value)
             wanted.append(((f.name, *sort), False, None))
+        elif f.name == owner:
+            continue  # the owner's index comes below, with the default sort after it
         elif f.index or f.type in ("link", "user", "department", "mnemonic"):
             wanted.append(((f.name,), False, None))
     for index in entity.spec.get("indexes", []):
         wanted.append((tuple(index["fields"]), bool(index.get("unique")), index.get("name")))
+    if not entity.is_child and sort != ("id",):
+        wanted.append((sort, False, None))
+    if owner:
+        # a narrow scope's list reads a page of ids per owner from this index alone
+        # (crm.core.narrow_lists); it also serves "my records" (scope own) and the owner's related lists
+        wanted.append((tuple(dict.fromkeys((owner, *sort, "id", "deleted_at"))), False, None))
     if not entity.is_child:
-        if sort != ("id",):
-            wanted.append((sort, False, None))
         wanted.append((("updated_by", "updated_at"), False, None))  # the home page's "my recent records"
     seen, out = set(), []
     for cols, unique, name in wanted:

@@ -1,0 +1,132 @@
+"""A narrow scope's list planned per owner (PostgreSQL, crm.core.narrow_lists): the same pages, in
+the same order, as the plain statement, for every user of a department tree."""
+import pytest
+import sqlalchemy as sa
+
+from crm.core import access, directory as org, narrow_lists
+from tests.test_access import as_user
+
+
+@pytest.fixture
+def branches(make_runtime, clock):
+    """Two 分公司 with a head and three reps each, customers created over several seconds (some
+    at the same second: the id breaks the tie), a few in the recycle bin, a few in the pool,
+    and records of the other branch (and two of its own) shared with a head."""
+    rt = make_runtime()
+    ids, owned = {}, {}
+    with rt.transaction() as records:
+        s, now = records.session, records.now()
+        for branch in ("east", "south"):
+            dept = org.create_department(s, f"{branch}分公司")
+            team = org.create_department(s, f"{branch}销售组", dept)
+            ids[f"{branch}_head"] = org.add_user(s, f"{branch}_head", "password-head", now=now, department_id=dept,
+                                                 role_names=["sales_manager"])
+            s.execute(org.departments.update().where(org.departments.c.id == dept).values(manager_id=ids[f"{branch}_head"]))
+            for n in range(3):
+                ids[f"{branch}_rep{n}"] = org.add_user(s, f"{branch}_rep{n}", "password-rep", now=now, department_id=team,
+                                                       role_names=["sales_rep"])
+    reps = [name for name in ids if "_rep" in name]
+    for step in range(24):
+        with rt.transaction() as records:
+            for owner in (reps[step % 6], reps[(step * 5) % 6], None if step % 7 == 0 else reps[(step + 1) % 6]):
+                record = records.create("customer", {"name": f"客户{step}-{owner}", "owner_id": ids.get(owner)})
+                owned[record["id"]] = owner
+        if step % 3:
+            clock.advance(seconds=1)
+    with rt.transaction() as records:
+        binned = [i for i in owned if i % 9 == 0]
+        for record_id in binned:
+            records.delete("customer", record_id)
+        south = [i for i, owner in owned.items() if owner and owner.startswith("south") and i not in binned]
+        east = [i for i, owner in owned.items() if owner and owner.startswith("east") and i not in binned]
+        for record_id in south[:3] + east[-2:]:  # theirs, and two already in reach: each listed once
+            access.share(records.session, "customer", record_id, user_id=ids["east_head"], access="read", now=records.now())
+    return rt, ids, owned, binned, south[:3]
+
+
+def pages(records, size=4, **kwargs):
+    """Every record of the list, page by page (the cursor followed to the end)."""
+    out, cursor = [], None
+    while True:
+        page = records.list("customer", limit=size, cursor=cursor, **kwargs)
+        out += [r["id"] for r in page.items]
+        if page.next_cursor is None:
+            return out
+        cursor = page.next_cursor
+
+
+def statements_of(rt):
+    seen = []
+    sa.event.listen(rt.engine, "before_cursor_execute", lambda conn, cursor, statement, *rest: seen.append(statement))
+    return seen
+
+
+def test_a_heads_pages_are_what_the_plain_statement_gives(branches, monkeypatch):
+    rt, ids, owned, binned, shared = branches
+    seen = statements_of(rt)
+    postgresql = rt.engine.dialect.name == "postgresql"
+    for head in ("east_head", "south_head"):  # one kept statement, each head's own owners
+        branch = head.split("_")[0]
+        with as_user(rt, ids, head) as records:
+            narrow = pages(records)
+            seen.clear()
+            assert pages(records, size=50) == narrow
+            assert any("per_owner" in s for s in seen) == postgresql  # per owner on PostgreSQL only
+            in_bin = pages(records, deleted=True)
+            monkeypatch.setattr(narrow_lists, "NARROW_OWNERS", 0)  # the plain statement
+            seen.clear()
+            plain = pages(records)
+            assert not any("per_owner" in s for s in seen)
+            assert pages(records, deleted=True) == in_bin
+            monkeypatch.undo()
+        assert narrow == plain
+        expected = {i for i, owner in owned.items() if i not in binned
+                    and (owner is None or owner.startswith(branch) or (head == "east_head" and i in shared))}
+        assert set(narrow) == expected and len(narrow) == len(expected)
+        assert set(in_bin) == {i for i in binned if owned[i] is None or owned[i].startswith(branch)}
+        with rt.transaction() as records:  # newest first, the id breaking ties
+            t = records.entity("customer").table
+            created = dict(records.session.execute(sa.select(t.c.id, t.c.created_at).where(t.c.id.in_(narrow))).all())
+        assert narrow == sorted(narrow, key=lambda i: (created[i], i), reverse=True)
+        assert len(set(created.values())) < len(created)  # ties were there to break
+
+
+def test_filtered_lists_and_other_orders_keep_the_plain_statement(branches):
+    rt, ids, owned, binned, shared = branches
+    seen = statements_of(rt)
+    with as_user(rt, ids, "east_head") as records:
+        by_name = pages(records, sort="name")
+        assert by_name == sorted(by_name, key=lambda i: (records.get("customer", i)["name"], i))
+        searched = pages(records, q="客户1")
+        assert searched and all(records.get("customer", i)["name"].startswith("客户1") for i in searched)
+        assert not any("per_owner" in s for s in seen)
+
+
+def test_a_wide_scope_keeps_the_plain_statement(branches, monkeypatch):
+    rt, ids, owned, binned, shared = branches
+    seen = statements_of(rt)
+    monkeypatch.setattr(narrow_lists, "NARROW_OWNERS", 3)  # the east head reaches 4 people
+    with as_user(rt, ids, "east_head") as records:
+        assert len(records.access.people_for("department_tree")) == 4
+        narrow_or_not = pages(records)
+        assert not any("per_owner" in s for s in seen)
+    monkeypatch.undo()
+    with as_user(rt, ids, "east_head") as records:
+        assert pages(records) == narrow_or_not
+
+
+def test_many_shares_written_into_the_sql(branches, monkeypatch):
+    """Shares beyond access.BOUND_IDS are literals in the statement, not parameters: the kept
+    statement then differs per share list, and a new share shows at once."""
+    rt, ids, owned, binned, shared = branches
+    monkeypatch.setattr(access, "BOUND_IDS", 1)
+    with as_user(rt, ids, "east_head") as records:
+        before = pages(records)
+    south = [i for i, owner in owned.items() if owner and owner.startswith("south") and i not in binned and i not in shared]
+    with rt.transaction() as records:
+        access.share(records.session, "customer", south[0], user_id=ids["east_head"], access="read", now=records.now())
+    with as_user(rt, ids, "east_head") as records:
+        after = pages(records)
+        monkeypatch.setattr(narrow_lists, "NARROW_OWNERS", 0)
+        assert pages(records) == after
+    assert set(after) == set(before) | {south[0]}
