@@ -230,6 +230,16 @@ def scope_users(connection):
     return out
 
 
+SCOPE_DEEP = 20  # pages followed by cursor before the scopes' deep page
+
+
+def cursor_after(records, pages):
+    cursor = None
+    for _ in range(pages):
+        cursor = records.list(ENTITY, limit=50, cursor=cursor).next_cursor
+    return cursor
+
+
 def measure_scopes(runtime, password, floor, runs):
     """RecordService.list as a department head (scope department_tree) beside the administrator's
     unscoped list, on the same session, for the first page and the filter + sort."""
@@ -243,9 +253,11 @@ def measure_scopes(runtime, password, floor, runs):
             access = Access(scoped)
             people = len(access.people_for("department_tree"))
             reach = len(access.departments_for("department_tree"))
-            for key, kwargs in (("first page", {}), ("level = A, sort name", {"filters": [("level", "eq", "A")], "sort": "name"})):
-                sides = {"unscoped": lambda kw=kwargs: admin.list(ENTITY, limit=50, **kw),
-                         "scoped": lambda kw=kwargs, s=scoped: s.list(ENTITY, limit=50, **kw)}
+            deep = {"unscoped": {"cursor": cursor_after(admin, SCOPE_DEEP)}, "scoped": {"cursor": cursor_after(scoped, SCOPE_DEEP)}}
+            for key, kwargs in (("first page", {}), (f"page {SCOPE_DEEP + 1} by cursor", deep),
+                                ("level = A, sort name", {"filters": [("level", "eq", "A")], "sort": "name"})):
+                sides = {"unscoped": lambda kw=kwargs: admin.list(ENTITY, limit=50, **kw.get("unscoped", kw)),
+                         "scoped": lambda kw=kwargs, s=scoped: s.list(ENTITY, limit=50, **kw.get("scoped", kw))}
                 times = interleaved(sides, runs)
                 results.append({"label": f"head of a {label} ({reach} depts, {people} owners): {key}",
                                 **{side: summary(ms) for side, ms in times.items()}})
