@@ -187,4 +187,12 @@ def after_cursor(entity, keys, values, nulls_large):
                 step = sa.or_(step, column.is_(None))
         prefix = [table.c[n].is_(None) if values[j] is None else table.c[n] == values[j] for j, (n, _) in enumerate(keys[:i])]
         alternatives.append(sa.and_(*prefix, step))
-    return sa.or_(*alternatives)
+    after = sa.or_(*alternatives)
+    (name, desc), first = keys[0], values[0]
+    column = table.c[name]
+    if first is not None and (nulls_large == desc or not column.nullable):
+        # every row after the cursor is on this side of its first value (no NULLs to come): said
+        # alone, the bound lets the sort's index start at the cursor instead of walking to it,
+        # which the OR above does not (a deep page read 10,000 rows of the index to skip them)
+        return sa.and_(column <= first if desc else column >= first, after)
+    return after
