@@ -38,20 +38,21 @@ OWNERS = "narrow_owners"  # the bound parameter holding them
 KEPT = 64  # statements kept per entity
 
 
-def is_narrow(reach, dialect_name, keys, filtered):
-    """Whether to plan this list per owner: on PostgreSQL, for a few owners, a list without
-    filters or search in an order an index on the owner gives (the default sort, by
-    :func:`crm.core.schema.wanted_indexes`), the first page or one further by cursor.
+def is_narrow(reach, dialect_name, keys, filtered, searched):
+    """Whether to plan this list per owner: on PostgreSQL, for a few owners, when an index on the
+    owner gives each owner's records in the list's order (the default sort, by
+    :func:`crm.core.schema.wanted_indexes`) or when filters narrow the list; not for a search.
 
-    Not for other lists, measured at a million customers: for a sort no owner index follows,
-    each owner's records would be read and sorted, where walking the sort's index finds the
-    scope's rows sooner; with filters or a search each owner's rows are fetched from the table
-    one by one to test them, where PostgreSQL's own plan (a bitmap of the owners' rows, in the
-    table's order) was up to twice as fast. Some filtered lists gain (level = A sorted by name
-    as a 小组 head: 34 → 5 ms), others lose (a search as a 分公司 head: 13 → 25 ms)."""
-    if filtered or dialect_name != "postgresql" or not reach.owners or len(reach.owners) > NARROW_OWNERS:
+    Measured at a million customers (docs/performance.md, "Fourth pass"): per owner, a list
+    costs at most what the scope holds, whatever the size of the table, where PostgreSQL's own
+    plan may walk the sort's index through the whole table for a selective filter (level = A
+    sorted by name: 46 → 21 ms as a 分公司 head, 34 → 5 ms as a 小组 head) but also finds
+    rows sooner for a filter most records pass (status among four of six: 11 → 19 ms). Without
+    filters, in an order no owner index follows, walking the sort's index wins (6 against 19 ms),
+    and so does PostgreSQL's plan for a search (13 against 25 ms)."""
+    if searched or dialect_name != "postgresql" or not reach.owners or len(reach.owners) > NARROW_OWNERS:
         return False
-    return _owner_index_follows(reach, keys)
+    return filtered or _owner_index_follows(reach, keys)
 
 
 def _owner_index_follows(reach, keys):

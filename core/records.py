@@ -228,8 +228,8 @@ class RecordService:
         after = [query.after_cursor(entity, keys, query.decode_cursor(entity, keys, cursor), dialect == "postgresql")] if cursor else []
         reach = self.access.reach(entity, action)
         params = None
-        if narrow_lists.is_narrow(reach, dialect, keys, filtered=bool(conditions)):
-            extra = [*reach.restrictions, *after]
+        if narrow_lists.is_narrow(reach, dialect, keys, filtered=bool(filters or where), searched=bool(q)):
+            extra = [*reach.restrictions, *conditions, *after]
             stmt, params = narrow_lists.page_statement(reach, [_bin_state(entity, deleted), *extra], keys, limit + 1,
                                                        reusable=not extra)
         else:

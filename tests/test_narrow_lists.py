@@ -91,15 +91,27 @@ def test_a_heads_pages_are_what_the_plain_statement_gives(branches, monkeypatch)
         assert len(set(created.values())) < len(created)  # ties were there to break
 
 
-def test_filtered_lists_and_other_orders_keep_the_plain_statement(branches):
+def test_filtered_lists_per_owner_searches_and_other_orders_plain(branches, monkeypatch):
     rt, ids, owned, binned, shared = branches
     seen = statements_of(rt)
+    postgresql = rt.engine.dialect.name == "postgresql"
+    east = [str(ids[f"east_rep{n}"]) for n in range(2)]
+    filtered = {"filters": [("owner_id", "in", ",".join(east))], "sort": "name"}
     with as_user(rt, ids, "east_head") as records:
-        by_name = pages(records, sort="name")
-        assert by_name == sorted(by_name, key=lambda i: (records.get("customer", i)["name"], i))
-        searched = pages(records, q="客户1")
-        assert searched and all(records.get("customer", i)["name"].startswith("客户1") for i in searched)
+        narrow = pages(records, **filtered)
+        assert any("per_owner" in s for s in seen) == postgresql
+        monkeypatch.setattr(narrow_lists, "NARROW_OWNERS", 0)
+        assert pages(records, **filtered) == narrow
+        monkeypatch.undo()
+        names = {i: records.get("customer", i)["name"] for i in narrow}
+        assert set(narrow) == {i for i, owner in owned.items() if i not in binned and owner in ("east_rep0", "east_rep1")}
+        assert narrow == sorted(narrow, key=lambda i: (names[i], i))
+        seen.clear()
+        by_name = pages(records, sort="name")       # no filter, an order no owner index follows
+        searched = pages(records, q="客户1")          # a search
         assert not any("per_owner" in s for s in seen)
+        assert len(by_name) == len(pages(records)) and searched
+        assert all(records.get("customer", i)["name"].startswith("客户1") for i in searched)
 
 
 def test_a_wide_scope_keeps_the_plain_statement(branches, monkeypatch):
