@@ -25,6 +25,7 @@ import sqlalchemy as sa
 
 from bench import generate
 from bench.common import BenchError, CompanyNames, StatementCounter, interleaved, load, print_context, summary, table
+from crm.core import narrow_lists
 from crm.core.access import Access
 from crm.core.mnemonic import mnemonic
 from crm.core.records import COUNT_CAP
@@ -42,6 +43,8 @@ def add_arguments(parser):
     parser.add_argument("--deep", type=int, default=200, help="pages followed by cursor before the deep page (default 200)")
     parser.add_argument("--no-django", action="store_true", help="leave Django admin out")
     parser.add_argument("--only", help="comma-separated parts: lists, records, scopes (default all)")
+    parser.add_argument("--narrow-owners", type=int, help="crm.core.narrow_lists.NARROW_OWNERS for the scopes "
+                                                           "(0: every scope with the plain statement)")
     parser.add_argument("--profile", metavar="SIDE:CASE", help="profile one side of one case with pyinstrument "
                                                                "(side page, api or core; case first, filter_sort, deep, "
                                                                "search_name, search_pinyin, detail, edit)")
@@ -362,6 +365,9 @@ def run(args):
                 print(f"\none customer (#{p['detail']}, 100 custom fields): median / p95 in ms\n")
                 print_records(record_cases(crm, floor, django, p["detail"], args.runs))
             if "scopes" in parts:
+                if args.narrow_owners is not None:
+                    narrow_lists.NARROW_OWNERS = args.narrow_owners
+                print(f"\nnarrow scopes (crm.core.narrow_lists): up to {narrow_lists.NARROW_OWNERS} owners")
                 print("\naccess scopes: a department head's list (role sales_manager, scope department_tree) "
                       "beside the administrator's unscoped list; median / p95 in ms\n")
                 print_scopes(measure_scopes(runtime, state["password"], floor, args.runs))

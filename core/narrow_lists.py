@@ -30,11 +30,13 @@ in the sort's index). :data:`NARROW_OWNERS` is that limit.
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
+from crm.core import query
 from crm.core.access import owner_field
 from crm.core.schema import wanted_indexes
 
 NARROW_OWNERS = 64
 OWNERS = "narrow_owners"  # the bound parameter holding them
+CURSOR = "narrow_cursor"  # the cursor's values: narrow_cursor_0 …
 KEPT = 64  # statements kept per entity
 
 
@@ -67,29 +69,35 @@ def _owner_index_follows(reach, keys):
     return found[names]
 
 
-def page_statement(reach, where, keys, size, reusable=False):
+def page_statement(reach, where, keys, size, cursor=None, reusable=False):
     """The select of up to ``size`` rows of ``reach.entity`` matching ``where`` (every condition
-    but the reach's owners and others: recycle bin, restrictions, filters, search, cursor) within
-    the reach, in the order ``keys`` ([(column, descending)], ``id`` last), and the parameters
-    to run it with.
+    but the reach's owners and others and the cursor: recycle bin, restrictions, filters) within
+    the reach, in the order ``keys`` ([(column, descending)], ``id`` last), after the ``cursor``
+    values when given; and the parameters to run it with.
 
-    ``reusable``: ``where`` is the same for every call (a plain list page: the recycle-bin state
+    ``reusable``: ``where`` is the same for every call (a plain list: the recycle-bin state
     alone). Building this statement costs about as much as PostgreSQL takes to run it, so such
-    a statement is kept per entity, order, size and shape of the reach's other grants, with the
-    owners as a parameter (the others are kept only when they hold no parameter of their own)."""
-    owners = {OWNERS: list(reach.owners)}
+    a statement is kept per entity, order, size, shape of the reach's other grants and of the
+    cursor, with the owners and the cursor's values as parameters (the others are kept only
+    when they hold no parameter of their own)."""
+    params = {OWNERS: list(reach.owners)}
+    after, shape = [], None
+    if cursor is not None:
+        after = [query.after_cursor(reach.entity, keys, cursor, nulls_large=True, named=CURSOR)]
+        params.update({f"{CURSOR}_{i}": value for i, value in enumerate(cursor) if value is not None})
+        shape = tuple(value is None for value in cursor)
     if not reusable:
-        return _build(reach, where, keys, size), owners
+        return _build(reach, [*where, *after], keys, size), params
     others = sa.or_(*reach.others)._generate_cache_key() if reach.others else None
     if others is not None and others.bindparams:
-        return _build(reach, where, keys, size), owners
+        return _build(reach, [*where, *after], keys, size), params
     built = reach.entity.__dict__.setdefault("_narrow_pages", {})
-    key = (tuple(where), tuple(keys), size, others and others.key)  # clauses by identity
+    key = (tuple(where), tuple(keys), size, others and others.key, shape)  # clauses by identity
     if key not in built:
         if len(built) >= KEPT:
             built.clear()
-        built[key] = _build(reach, where, keys, size)
-    return built[key], owners
+        built[key] = _build(reach, [*where, *after], keys, size)
+    return built[key], params
 
 
 def _build(reach, where, keys, size):

@@ -168,13 +168,18 @@ def decode_cursor(entity, keys, cursor):
     return [parse_value(field_type(entity, n), v, n) for (n, _), v in zip(keys, payload["v"])]
 
 
-def after_cursor(entity, keys, values, nulls_large):
+def after_cursor(entity, keys, values, nulls_large, named=None):
     """Rows strictly after ``values`` in the order ``keys``.
 
     ``nulls_large``: the dialect sorts NULL after every value ascending (PostgreSQL) or before
     (SQLite); the clause follows the dialect's own order so the sort can use plain indexes.
+    ``named``: the values are bound parameters ``<named>_<i>``, so that a statement kept for
+    reuse can run with another cursor's values (which NULLs there are changes the clause).
     """
     table = entity.table
+    if named:
+        values = [None if v is None else sa.bindparam(f"{named}_{i}", v, type_=table.c[n].type)
+                  for i, ((n, _), v) in enumerate(zip(keys, values))]
     alternatives = []
     for i, (name, desc) in enumerate(keys):
         column, value = table.c[name], values[i]

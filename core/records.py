@@ -225,14 +225,15 @@ class RecordService:
             conditions.append(self.search_clause(entity, q))
         keys = query.parse_sort(entity, sort)
         dialect = self.session.bind.dialect.name
-        after = [query.after_cursor(entity, keys, query.decode_cursor(entity, keys, cursor), dialect == "postgresql")] if cursor else []
+        values = query.decode_cursor(entity, keys, cursor) if cursor else None
         reach = self.access.reach(entity, action)
         params = None
         if narrow_lists.is_narrow(reach, dialect, keys, filtered=bool(filters or where), searched=bool(q)):
-            extra = [*reach.restrictions, *conditions, *after]
+            extra = [*reach.restrictions, *conditions]
             stmt, params = narrow_lists.page_statement(reach, [_bin_state(entity, deleted), *extra], keys, limit + 1,
-                                                       reusable=not extra)
+                                                       cursor=values, reusable=not extra)
         else:
+            after = [query.after_cursor(entity, keys, values, dialect == "postgresql")] if cursor else []
             stmt = (sa.select(entity.table).where(self._visible(entity, deleted, action, reach), *conditions, *after)
                     .order_by(*query.order_by(entity, keys)).limit(limit + 1))
         where = [self._visible(entity, deleted, action, reach), *conditions]  # for the count
