@@ -49,7 +49,7 @@ def is_narrow(reach, dialect_name, keys, filtered, searched):
     costs at most what the scope holds, whatever the size of the table, where PostgreSQL's own
     plan may walk the sort's index through the whole table for a selective filter (level = A
     sorted by name: 46 → 21 ms as a 分公司 head, 34 → 5 ms as a 小组 head) but also finds
-    rows sooner for a filter most records pass (status among four of six: 11 → 19 ms). Without
+    rows sooner for a filter most records pass (status among four of seven: 11 → 19 ms). Without
     filters, in an order no owner index follows, walking the sort's index wins (6 against 19 ms),
     and so does PostgreSQL's plan for a search (13 against 25 ms)."""
     if searched or dialect_name != "postgresql" or not reach.owners or len(reach.owners) > NARROW_OWNERS:
