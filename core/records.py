@@ -236,7 +236,6 @@ class RecordService:
             after = [query.after_cursor(entity, keys, values, dialect == "postgresql")] if cursor else []
             stmt = (sa.select(entity.table).where(self._visible(entity, deleted, action, reach), *conditions, *after)
                     .order_by(*query.order_by(entity, keys)).limit(limit + 1))
-        where = [self._visible(entity, deleted, action, reach), *conditions]  # for the count
         result = self._read(stmt, params)
         columns = list(result.keys())
         rows = [dict(zip(columns, row)) for row in result.all()]  # fetched at once, not row by row
@@ -245,7 +244,7 @@ class RecordService:
         if count and cursor is None and next_cursor is None:  # the page holds every match: its own count
             total = len(rows) if len(rows) <= COUNT_CAP else None  # (a search finding 47 of a million)
         elif count:
-            total = self._count(entity, where)
+            total = self._count(entity, [self._visible(entity, deleted, action, reach), *conditions])
         return Page(self._strip(entity, self._complete(entity, rows[:limit], children=False)), next_cursor, total)
 
     def _count(self, entity, where):
