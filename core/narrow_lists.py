@@ -54,7 +54,9 @@ def is_narrow(reach, dialect_name, keys, filtered, searched):
     and so does PostgreSQL's plan for a search (13 against 25 ms)."""
     if searched or dialect_name != "postgresql" or not reach.owners or len(reach.owners) > NARROW_OWNERS:
         return False
-    return filtered or _owner_index_follows(reach, keys)
+    if filtered:
+        return _owner_index_follows(reach, ())  # each owner's records found by an index, at least
+    return _owner_index_follows(reach, keys)
 
 
 def _owner_index_follows(reach, keys):

@@ -143,3 +143,22 @@ def test_many_shares_written_into_the_sql(branches, monkeypatch):
         monkeypatch.setattr(narrow_lists, "NARROW_OWNERS", 0)
         assert pages(records) == after
     assert set(after) == set(before) | {south[0]}
+
+
+def test_an_entity_without_an_owner_index_keeps_the_plain_statement(branches):
+    """Follow-up templates are scoped by their creator, who has no index: per owner, each owner
+    would cost a scan of the table."""
+    rt, ids, owned, binned, shared = branches
+    with rt.transaction() as records:
+        entity = records.entity("customer")
+        reach = records.access.reach(entity)
+    template = rt.metadata["follow_up_template"]
+    without = access.Reach(template, (1, 2), (), ())
+    with_index = access.Reach(entity, (1, 2), (), ())
+    keys = [("created_at", True), ("id", True)]
+    assert narrow_lists.is_narrow(with_index, "postgresql", keys, filtered=True, searched=False)
+    assert narrow_lists.is_narrow(with_index, "postgresql", keys, filtered=False, searched=False)
+    assert not narrow_lists.is_narrow(with_index, "postgresql", keys, filtered=False, searched=True)
+    assert not narrow_lists.is_narrow(with_index, "sqlite", keys, filtered=False, searched=False)
+    assert not narrow_lists.is_narrow(without, "postgresql", keys, filtered=True, searched=False)
+    assert reach.owners is None  # the system: no owner condition, nothing to plan per owner
