@@ -18,7 +18,7 @@ from decimal import Decimal
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from crm.core import audit_log, expressions, narrow_lists, query
+from crm.core import audit_log, expressions, narrow_lists, query, time_limit
 from crm.core.access import Access
 from crm.core.autonumber import next_numbers
 from crm.core.bulk import insert_rows
@@ -32,6 +32,7 @@ from crm.hooks import Veto
 MAX_LIMIT = 500
 SETTINGS_CACHE = "crm.settings_record"   # transaction_cache key: the system settings record
 COUNT_CAP = 10000
+COUNT_SECONDS = 0.2  # a list's count is given up after this long (crm.core.time_limit)
 READONLY_INPUT = {"id", "version", "created_at", "created_by", "updated_at", "updated_by", "deleted_at", "deleted_by",
                   "parent_id", "sort_order"}
 MESSAGES = {
@@ -53,6 +54,15 @@ class Page:
     items: list
     next_cursor: str | None
     total: int | None  # exact when at most COUNT_CAP, else None ("10000+")
+    count_stopped: bool = False  # the count took longer than COUNT_SECONDS and was given up
+
+    @property
+    def count_text(self):
+        """The count as pages show it: the number, "10000+" above the cap, "50+" (the rows in
+        hand, and more) when counting was given up."""
+        if self.total is not None:
+            return str(self.total)
+        return f"{len(self.items)}+" if self.count_stopped else f"{COUNT_CAP}+"
 
 
 class RecordService:
@@ -240,17 +250,21 @@ class RecordService:
         columns = list(result.keys())
         rows = [dict(zip(columns, row)) for row in result.all()]  # fetched at once, not row by row
         next_cursor = query.encode_cursor(keys, rows[limit - 1]) if len(rows) > limit else None
-        total = None
+        total, stopped = None, False
         if count and cursor is None and next_cursor is None:  # the page holds every match: its own count
             total = len(rows) if len(rows) <= COUNT_CAP else None  # (a search finding 47 of a million)
         elif count:
-            total = self._count(entity, [self._visible(entity, deleted, action, reach), *conditions])
-        return Page(self._strip(entity, self._complete(entity, rows[:limit], children=False)), next_cursor, total)
+            total, stopped = self._count(entity, [self._visible(entity, deleted, action, reach), *conditions])
+        return Page(self._strip(entity, self._complete(entity, rows[:limit], children=False)), next_cursor, total, stopped)
 
     def _count(self, entity, where):
+        """(the number of matches or None above COUNT_CAP, whether counting was given up): a
+        count that has to read the table (a quick search) stops after COUNT_SECONDS."""
         capped = sa.select(sa.literal(1)).select_from(entity.table).where(*where).limit(COUNT_CAP + 1).subquery()
-        n = self.session.execute(sa.select(sa.func.count()).select_from(capped)).scalar()
-        return n if n <= COUNT_CAP else None
+        n = time_limit.scalar_within(self.session, sa.select(sa.func.count()).select_from(capped), COUNT_SECONDS)
+        if n is None:
+            return None, True
+        return (n if n <= COUNT_CAP else None), False
 
     def group_counts(self, name, field, filters=(), q=None, limit=200):
         """[(value, count)] per value of ``field`` over the records the user may read, with the same

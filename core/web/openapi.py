@@ -12,7 +12,7 @@ import copy
 import weakref
 
 from crm.core import query
-from crm.core.records import COUNT_CAP, MAX_LIMIT, READONLY_INPUT
+from crm.core.records import COUNT_CAP, COUNT_SECONDS, MAX_LIMIT, READONLY_INPUT
 from crm.core.registry import text_in
 from crm.core.web.api import PREFIX, RESERVED_NAMES
 from crm.core.web.api_input import IGNORED_PARAMS, LIST_PARAMS, MAX_INT
@@ -181,7 +181,8 @@ LIST_PARAMETERS = {
     "cursor": {"name": "cursor", "in": "query", "schema": {"type": "string"},
                "description": "opaque keyset cursor: the `next_cursor` of the previous page (same sort)"},
     "count": {"name": "count", "in": "query", "schema": {"type": "boolean", "default": False},
-              "description": f"true: `total` is the number of matching records, or null when there are more than {COUNT_CAP}; "
+              "description": f"true: `total` is the number of matching records, or null when there are more than {COUNT_CAP} "
+                             f"or counting took longer than {COUNT_SECONDS} s (then given up); "
                              "false: `total` is null (no count is made)"},
 }
 ID_PARAMETER = {"name": "id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1, "maximum": MAX_INT}}
@@ -421,7 +422,7 @@ def page_schema(entity):
             "properties": {"items": {"type": "array", "items": schema_ref("Record", entity)},
                            "next_cursor": {"type": ["string", "null"], "description": "null on the last page"},
                            "total": {"type": ["integer", "null"],
-                                     "description": f"with count=true: the number of matches, null above {COUNT_CAP}; else null"}}}
+                                     "description": f"with count=true: the number of matches, null above {COUNT_CAP} or when counting took longer than {COUNT_SECONDS} s; else null"}}}
 
 
 # --- the document ------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from pyramid.view import view_config
 
 from crm.core import attachments, workflow as workflows
 from crm.core.errors import BadRequest, Conflict, CrmError, Forbidden, NotFound, ValidationFailed, Vetoed
-from crm.core.records import COUNT_CAP, record_to_json, to_json
+from crm.core.records import record_to_json, to_json
 from crm.core.registry import text_in
 from crm.core.web import security
 from crm.core.web.pages import widgets
@@ -73,7 +73,7 @@ def load_tab(request, display, tab):
     new_url = None
     if tab.get("link_field") and request.records.access.allowed(target.name, "create"):
         new_url = request.route_path("page.new", entity=target.name) + "?" + query_string
-    return {**tab, "columns": [f.label_in(request.locale_name) for f in columns], "rows": rows, "total": page.total,
+    return {**tab, "columns": [f.label_in(request.locale_name) for f in columns], "rows": rows, "total": page.count_text,
             "more": page.next_cursor is not None, "list_url": request.route_path("page.list", entity=target.name) + "?" + query_string,
             "new_url": new_url}
 
@@ -290,7 +290,7 @@ def merge_moves(request, entity, duplicate):
             continue
         if page.items:
             label = f"{entity_label(other, locale, plural=True)} · {field.label_in(locale)}"
-            out.append({"label": label, "count": page.total if page.total is not None else f"{COUNT_CAP}+",
+            out.append({"label": label, "count": page.count_text,
                         "url": request.route_path("page.list", entity=other.name) + f"?{field.name}={duplicate['id']}"})
     for field in shown_fields(records, entity):
         if field.type == "table" and duplicate.get(field.name):

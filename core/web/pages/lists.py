@@ -22,7 +22,6 @@ from pyramid.view import view_config
 from crm.core import directory, exporter, expressions, query, saved_views
 from crm.core.access import owner_field
 from crm.core.errors import BadRequest, Forbidden, NotFound, ValidationFailed, Vetoed
-from crm.core import records as record_service
 from crm.core.web import security
 from crm.core.web.pages import widgets
 from crm.core.registry import text_in
@@ -267,7 +266,7 @@ def list_page(request):
     return render(request, "list.pt", {
         "entity": entity, "entity_label": entity_label(entity, request.locale_name, plural=True), "state": state,
         "header": header, "rows": rows, "page": page,
-        "count": (str(page.total) if page.total is not None else f"{record_service.COUNT_CAP}+"),
+        "count": page.count_text,
         "next_url": state.next_url(page.next_cursor) if page.next_cursor else None,
         "previous_url": state.previous_url(), "first_url": state.first_url(),
         "filters": filter_panel(request, state, display, fields), "filter_count": len(state.filters),
