@@ -115,8 +115,11 @@ class Floor:
         return [self.t.c.created_at.desc(), self.t.c.id.desc()]
 
     def after(self, created, ident):
+        """Rows after the cursor, with the bound on ``created_at`` said on its own so the index
+        starts there (as the record service writes it, crm.core.query.after_cursor)."""
         t = self.t
-        return sa.or_(t.c.created_at < created, sa.and_(t.c.created_at == created, t.c.id < ident))
+        return sa.and_(t.c.created_at <= created,
+                       sa.or_(t.c.created_at < created, sa.and_(t.c.created_at == created, t.c.id < ident)))
 
     def search(self, q):
         clauses = [self.t.c[f].ilike(f"%{q}%") for f in self.entity.search_fields]
