@@ -25,7 +25,9 @@ the same order; the owners are one bound array, so every head's list is one cach
 
 Worth it while the owners are few: each costs an index descent and up to a page of index
 entries, so a 公司 head's 371 owners are cheaper the plain way (their records are dense enough
-in the sort's index). :data:`NARROW_OWNERS` is that limit.
+in the sort's index). :data:`NARROW_OWNERS` is that limit. Filtered lists go per owner too
+(each owner's matching rows are then read and sorted: at most what the scope holds);
+:func:`is_narrow` says when, and why not for searches.
 """
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
