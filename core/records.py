@@ -254,14 +254,20 @@ class RecordService:
         if count and cursor is None and next_cursor is None:  # the page holds every match: its own count
             total = len(rows) if len(rows) <= COUNT_CAP else None  # (a search finding 47 of a million)
         elif count:
-            total, stopped = self._count(entity, [self._visible(entity, deleted, action, reach), *conditions])
+            total, stopped = self._count(entity, [self._visible(entity, deleted, action, reach), *conditions],
+                                         bounded=bool(conditions or deleted or reach.clause() is not None))
         return Page(self._strip(entity, self._complete(entity, rows[:limit], children=False)), next_cursor, total, stopped)
 
-    def _count(self, entity, where):
-        """(the number of matches or None above COUNT_CAP, whether counting was given up): a
-        count that has to read the table (a quick search) stops after COUNT_SECONDS."""
+    def _count(self, entity, where, bounded=True):
+        """(the number of matches or None above COUNT_CAP, whether counting was given up).
+
+        ``bounded``: the count may have to read the table to find its matches (a quick search,
+        a filter, the recycle bin, a scope), so it stops after COUNT_SECONDS. A list of every
+        record out of the bin finds its COUNT_CAP + 1 rows at once and needs no limit, which
+        costs three statements (0.6 ms of a 5 ms first page on PostgreSQL)."""
         capped = sa.select(sa.literal(1)).select_from(entity.table).where(*where).limit(COUNT_CAP + 1).subquery()
-        n = time_limit.scalar_within(self.session, sa.select(sa.func.count()).select_from(capped), COUNT_SECONDS)
+        stmt = sa.select(sa.func.count()).select_from(capped)
+        n = time_limit.scalar_within(self.session, stmt, COUNT_SECONDS) if bounded else self.session.execute(stmt).scalar()
         if n is None:
             return None, True
         return (n if n <= COUNT_CAP else None), False

@@ -30,8 +30,8 @@ def test_a_slow_statement_is_given_up_and_the_transaction_goes_on(runtime):
         after = records.create("customer", {"name": "等待后的客户"})["id"]
         assert time_limit.scalar_within(records.session, sa.select(sa.literal(7)), 0.1) == 7
         started = time.monotonic()
-        records.session.execute(slow(dialect, 0.3))  # no time limit left behind
-        assert time.monotonic() - started >= 0.2
+        records.session.execute(slow(dialect, 0.6))  # no time limit left behind: longer than 0.1 s, not stopped
+        assert time.monotonic() - started > 0.15
         if dialect == "postgresql":
             assert records.session.execute(sa.text("SHOW statement_timeout")).scalar() == "0"
     with runtime.transaction() as records:
