@@ -237,6 +237,7 @@ class RecordService:
         dialect = self.session.bind.dialect.name
         values = query.decode_cursor(entity, keys, cursor) if cursor else None
         reach = self.access.reach(entity, action)
+        visible = self._visible(entity, deleted, action, reach)
         params = None
         if narrow_lists.is_narrow(reach, dialect, keys, filtered=bool(filters or where), searched=bool(q)):
             extra = [*reach.restrictions, *conditions]
@@ -244,7 +245,7 @@ class RecordService:
                                                        cursor=values, reusable=not extra)
         else:
             after = [query.after_cursor(entity, keys, values, dialect == "postgresql")] if cursor else []
-            stmt = (sa.select(entity.table).where(self._visible(entity, deleted, action, reach), *conditions, *after)
+            stmt = (sa.select(entity.table).where(visible, *conditions, *after)
                     .order_by(*query.order_by(entity, keys)).limit(limit + 1))
         result = self._read(stmt, params)
         columns = list(result.keys())
@@ -254,8 +255,8 @@ class RecordService:
         if count and cursor is None and next_cursor is None:  # the page holds every match: its own count
             total = len(rows) if len(rows) <= COUNT_CAP else None  # (a search finding 47 of a million)
         elif count:
-            total, stopped = self._count(entity, [self._visible(entity, deleted, action, reach), *conditions],
-                                         bounded=bool(conditions or deleted or reach.clause() is not None))
+            scoped = visible is not _bin_state(entity, deleted)
+            total, stopped = self._count(entity, [visible, *conditions], bounded=bool(conditions or deleted or scoped))
         return Page(self._strip(entity, self._complete(entity, rows[:limit], children=False)), next_cursor, total, stopped)
 
     def _count(self, entity, where, bounded=True):
