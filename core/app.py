@@ -77,6 +77,7 @@ def make_app(runtime):
         config.registry.crm = runtime
         config.registry.crm_request_sessions = request_sessionmaker(runtime)
         config.include("pyramid_tm")
+        config.include("crm.core.web.turns")
         config.include("pyramid_chameleon")
         config.add_request_method(_dbsession, "dbsession", reify=True)
         config.add_request_method(_records, "records", reify=True)

@@ -26,6 +26,8 @@ crm.plugins.disabled =
 crm.default_locale = zh_CN
 crm.secret = {secret}
 pyramid.default_locale_name = zh_CN
+# on SQLite a request waits up to this long for the one before it (docs/operations.md); 0: off
+# crm.request_turn_wait_ms = 50
 
 [server:main]
 use = egg:waitress#main
