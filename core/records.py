@@ -22,6 +22,7 @@ from crm.core import audit_log, expressions, narrow_lists, query, time_limit
 from crm.core.access import Access
 from crm.core.autonumber import next_numbers
 from crm.core.bulk import insert_rows
+from crm.core.id_lists import in_ids
 from crm.core.errors import BadRequest, Conflict, CrmError, Forbidden, NotFound, ValidationFailed, Vetoed
 from crm.core.fieldtypes import DICTIONARY_TYPES, REFERENCE_TYPES, Date, FieldType, quantize
 from crm.core.mnemonic import mnemonic
@@ -244,9 +245,8 @@ class RecordService:
             stmt, params = narrow_lists.page_statement(reach, [_bin_state(entity, deleted), *extra], keys, limit + 1,
                                                        cursor=values, reusable=not extra)
         else:
-            after = [query.after_cursor(entity, keys, values, dialect == "postgresql")] if cursor else []
-            stmt = (sa.select(entity.table).where(visible, *conditions, *after)
-                    .order_by(*query.order_by(entity, keys)).limit(limit + 1))
+            stmt, params = _page_statement(entity, visible, conditions, keys, limit + 1, values, dialect == "postgresql",
+                                           reusable=visible is _bin_state(entity, deleted))
         result = self._read(stmt, params)
         columns = list(result.keys())
         rows = [dict(zip(columns, row)) for row in result.all()]  # fetched at once, not row by row
@@ -1163,7 +1163,7 @@ def _json_plan(entity, iso_dates=True):
 def _completion_plan(model, entity):
     """What :meth:`RecordService._complete` adds to an entity's records, with its statements, built
     once per entity (as :func:`_json_plan`; the metadata is rebuilt, with new entities, on reload):
-    [(field name, child entity name or None for many-links, select for ``:ids`` (expanding), the
+    [(field name, child entity name or None for many-links, select for a list ``:ids`` (one parameter), the
     same for one ``:id``)]."""
     plan = entity.__dict__.get("_completion_plan")
     if plan is None:
@@ -1172,12 +1172,12 @@ def _completion_plan(model, entity):
             if field.type == "links":
                 stmt = sa.select(links.c.source_id, links.c.target_id).where(
                     links.c.entity == entity.name, links.c.field == field.name).order_by(links.c.target_id)
-                plan.append((field.name, None, stmt.where(links.c.source_id.in_(sa.bindparam("ids", expanding=True))),
+                plan.append((field.name, None, stmt.where(in_ids(links.c.source_id)),
                              stmt.where(links.c.source_id == sa.bindparam("id"))))
             elif field.type == "table":
                 child = model.entities[field.entity].table
                 stmt = sa.select(child).order_by(child.c.sort_order, child.c.id)
-                plan.append((field.name, field.entity, stmt.where(child.c.parent_id.in_(sa.bindparam("ids", expanding=True))),
+                plan.append((field.name, field.entity, stmt.where(in_ids(child.c.parent_id)),
                              stmt.where(child.c.parent_id == sa.bindparam("id"))))
         plan = entity.__dict__["_completion_plan"] = plan
     return plan
@@ -1195,6 +1195,31 @@ def _row_statement(entity, deleted):
             stmt = stmt.where(_bin_state(entity, deleted))
         entity.__dict__[key] = stmt
     return stmt
+
+
+KEPT_PAGES = 64  # plain list statements kept per entity
+
+
+def _page_statement(entity, visible, conditions, keys, size, cursor, postgres, reusable):
+    """The select of a list page and its parameters. ``reusable``: ``visible`` is the recycle-bin
+    state alone (no scope). A list without conditions is then the same statement for every call
+    but the cursor's values: it is kept per entity, order, size and which cursor values are NULL,
+    with those values as parameters. Building it and its cache key cost 64 µs of a 1.3 ms API
+    page on SQLite, about what SQLite took to find the page."""
+    after = cursor is not None
+    if not reusable or conditions:
+        where = [visible, *conditions, *([query.after_cursor(entity, keys, cursor, postgres)] if after else [])]
+        return sa.select(entity.table).where(*where).order_by(*query.order_by(entity, keys)).limit(size), None
+    params = {f"cursor_{i}": value for i, value in enumerate(cursor) if value is not None} if after else None
+    kept = entity.__dict__.setdefault("_kept_pages", {})
+    key = (visible is entity.__dict__.get("_in_bin"), tuple(keys), size, after and tuple(v is None for v in cursor))
+    stmt = kept.get(key)
+    if stmt is None:
+        if len(kept) >= KEPT_PAGES:
+            kept.clear()
+        where = [visible, *([query.after_cursor(entity, keys, cursor, postgres, named="cursor")] if after else [])]
+        stmt = kept[key] = sa.select(entity.table).where(*where).order_by(*query.order_by(entity, keys)).limit(size)
+    return stmt, params
 
 
 def _bin_state(entity, deleted):

@@ -93,6 +93,22 @@ def test_children_and_many_links_are_saved_with_the_record(rt):
         assert set(failed.value.fields) == {"lines.0.product", "lines.0.qty"}
 
 
+def test_a_page_shows_each_records_many_links(rt):
+    """A page reads the many-links of all its records at once (one list of ids bound as one
+    parameter, crm.core.id_lists): each record gets its own, in target order, none gets another's."""
+    with rt.transaction() as records:
+        partners = [records.create("partner", {"name": f"伙伴{i}"})["id"] for i in range(4)]
+        made = {records.create("deal", {"title": f"D{i}", "partners": partners[i % 3:i % 3 + 2][::-1]})["id"]: i
+                for i in range(7)}
+        records.create("deal", {"title": "none"})
+        page = records.list("deal", sort="id", limit=50)
+        one = records.list("deal", sort="id", limit=1)
+    for record in page.items:
+        i = made.get(record["id"])
+        assert record["partners"] == (sorted(partners[i % 3:i % 3 + 2]) if i is not None else [])
+    assert one.items[0]["partners"] == sorted(partners[0:2])
+
+
 def test_delete_moves_to_recycle_bin_and_restore_brings_back(rt):
     with rt.transaction(user={"id": 3, "is_admin": True}) as records:
         deal = records.create("deal", {"title": "A"})
