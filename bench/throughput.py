@@ -50,6 +50,8 @@ def add_arguments(parser):
     parser.add_argument("--database-url", help="a PostgreSQL URL naming a new database (default: SQLite in the instance)")
     parser.add_argument("--seed", type=int, default=2026, help="random seed of the generated data")
     parser.add_argument("--keep", action="store_true", help="keep the instance folder and the database afterwards")
+    parser.add_argument("--setting", action="append", default=[], metavar="KEY=VALUE",
+                        help="an [app:main] setting for the CRM's servers, e.g. crm.request_turn_wait_ms=0 (repeatable)")
 
 
 def free_port():
@@ -113,6 +115,14 @@ def wrk(url, headers, duration, connections, script):
             "socket_errors": errors.group(1).strip() if errors else ""}
 
 
+def settings(pairs):
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise SystemExit(f"bench: --setting wants KEY=VALUE, not {pair!r}")
+        yield key.strip(), value.strip()
+
+
 def prepare(runtime, rows, seed):
     """Customers, an administrator's API token, and one list and one detail document."""
     admin, reps = make_users(runtime)
@@ -142,6 +152,8 @@ def run(args):
         print(f"crm bench throughput: {args.rows} customers on {runtime.engine.dialect.name}; servers {', '.join(servers)}; "
               f"wrk -t2 -c{args.connections} -d{args.duration}s, {args.runs} runs per endpoint")
         print_context(runtime)
+        if args.setting:
+            print("settings: " + ", ".join(args.setting))
         token, sample = prepare(runtime, args.rows, args.seed)
         runtime.dispose()  # the servers are other processes: this one needs no connection meanwhile
         auth = {"Authorization": f"Bearer {token}"}
@@ -149,7 +161,7 @@ def run(args):
                      ("detail", f"/api/v1/{ENTITY}/{sample}", "/bare/detail")]
         payload = {}
         env = {**os.environ, "CRM_BENCH_INSTANCE": str(folder), "CRM_BENCH_PAYLOAD": str(folder / "payload.json"),
-               "PYTHONPATH": str(Path(__file__).parent.parent)}
+               "CRM_BENCH_SETTINGS": json.dumps(dict(settings(args.setting))), "PYTHONPATH": str(Path(__file__).parent.parent)}
         script = folder / "latency.lua"
         script.write_text(LUA)
         results = []
