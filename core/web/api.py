@@ -10,13 +10,12 @@ import json
 import logging
 from decimal import Decimal
 
-import orjson
-
 from pyramid.httpexceptions import HTTPException
 from pyramid.response import Response
 from pyramid.view import forbidden_view_config, notfound_view_config, view_config
 
 from crm.core.errors import CrmError
+from crm.core.runtime import json_bytes
 from crm.core.web.security import EntityContext
 
 log = logging.getLogger(__name__)
@@ -105,7 +104,7 @@ class JsonRenderer:
             response = request.response
             if response.content_type == response.default_content_type:
                 response.content_type = "application/json"
-        return orjson.dumps(value, default=_json_default, option=orjson.OPT_NON_STR_KEYS)
+        return json_bytes(value, default=_json_default)
 
 
 def includeme(config):
