@@ -179,6 +179,22 @@ def test_list_shows_the_metadata_columns_and_a_count(many):
     assert "现有终端客户" in page.text  # dictionary labels, not codes
 
 
+def test_list_cells_are_escaped_and_link_to_their_records(site):
+    """A row's cells are written as HTML in Python (crm.core.web.pages.lists.cells_html): texts,
+    titles of linked records and URLs are escaped; the title links to the record, a link field to
+    the linked record."""
+    parent = customer(site.runtime, name='A&B "总部" <i>')
+    child = customer(site.runtime, name="<script>alert(1)</script>", parent_customer_id=parent["id"], remark="<b>粗体</b> & 1<2")
+    page = site.get("/app/customer?columns=code&columns=name&columns=parent_customer_id&columns=remark")
+    assert "<script>alert(1)</script>" not in page.text and "<b>粗体</b>" not in page.text and "<i>" not in page.text
+    row = next(tr for tr in page.html.select("table.list-table tbody tr") if tr.select_one("input[name=ids]")["value"] == str(child["id"]))
+    cells = row.select("td")[1:]
+    assert [c.get_text(strip=True) for c in cells][1:] == ["<script>alert(1)</script>", 'A&B "总部" <i>', "<b>粗体</b> & 1<2"]
+    assert cells[1].select_one("a.row-link")["href"] == f"/app/customer/{child['id']}"
+    assert cells[2].select_one("a")["href"] == f"/app/customer/{parent['id']}"
+    assert cells[3].select_one("a") is None
+
+
 def test_list_paging_with_cursors_forward_and_back(many):
     first = many.get("/app/customer?limit=20&sort=name")
     names = text_of(first, "table.list-table tbody .row-link")

@@ -9,6 +9,7 @@ The query string is the list's whole state, in the API's filter language (``fiel
 that "previous" needs no offset). Bookmarks, saved views and the export all reuse it.
 """
 import datetime as dt
+import html
 import re
 import tempfile
 from pathlib import Path
@@ -304,7 +305,26 @@ def table_row(request, display, entity, columns, record):
             cells.append({"link": url, "text": text, "parts": []})
         else:
             cells.append({"link": None, "text": None, "parts": parts})
-    return {"id": record["id"], "url": url, "title": title, "cells": cells, **row_style(request, entity, record)}
+    return {"id": record["id"], "url": url, "title": title, "cells": cells, "cells_html": cells_html(cells),
+            **row_style(request, entity, record)}
+
+
+def cells_html(cells):
+    """A row's ``<td>`` cells as HTML, every text and URL escaped here. Written by the template,
+    an expression per cell and part, they took a third of a list page's time."""
+    def escape(value):
+        return html.escape(str(value))
+
+    def part(text, url):
+        return f'<a href="{escape(url)}">{escape(text)}</a>' if url else escape(text)
+
+    out = []
+    for cell in cells:
+        if cell["link"]:
+            out.append(f'<td><a href="{escape(cell["link"])}" class="row-link">{escape(cell["text"])}</a></td>')
+        else:
+            out.append("<td>" + "、".join(part(text, url) for text, url in cell["parts"]) + "</td>")
+    return "".join(out)
 
 
 def row_style(request, entity, record):
