@@ -783,3 +783,14 @@ def test_with_many_users_the_share_form_searches_instead_of_listing_everyone(sit
     site.post(f"/app/customer/{mine['id']}/shares", {"user": str(ids[150]), "department": "", "access": "edit"})
     rows = site.get(f"/app/customer/{mine['id']}").html.select("#share-table tbody tr")
     assert len(rows) == 1 and "销售150" in rows[0].text
+
+
+def test_option_and_checkbox_markup_is_escaped_and_marks_the_chosen():
+    from crm.core.web.pages import markup
+    assert markup.options([("a&b", '<i>"甲"</i>', True), ("c", "乙", False)]) == \
+        '<option value="a&amp;b" selected="selected">&lt;i&gt;&quot;甲&quot;&lt;/i&gt;</option><option value="c">乙</option>'
+    assert markup.options([("x", "X"), (2, "二")], selected=2) == '<option value="x">X</option><option value="2" selected="selected">二</option>'
+    assert markup.options([("", None)]) == '<option value=""></option>'
+    assert markup.checks('a"b', [("v<", "标签>", True), ("w", "W", None)]) == (
+        '<label class="check"><input type="checkbox" name="a&quot;b" value="v&lt;" checked="checked"> 标签&gt;</label>'
+        '<label class="check"><input type="checkbox" name="w" value="w"> W</label>').replace('name="w"', 'name="a&quot;b"')

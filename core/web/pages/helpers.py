@@ -14,6 +14,7 @@ from crm.core import attachments, auth, dictionaries, notifications, workflow as
 from crm.core.errors import Forbidden, NotFound
 from crm.core.registry import text_in
 from crm.core.tables import departments, users
+from crm.core.web.pages import markup
 from crm.core.web.pages.i18n import LOCALE_NAMES, LOCALES, translate, translator
 
 log = logging.getLogger(__name__)
@@ -140,6 +141,14 @@ class Chrome:
 
     def static(self, path):
         return self.request.static_path("crm.ui:static/" + path)
+
+    def options(self, choices, selected=None):
+        """``<option>`` elements, escaped (``${structure: ui.options(...)}``; crm.core.web.pages.markup)."""
+        return markup.options(choices, selected)
+
+    def checks(self, name, choices):
+        """Checkboxes in labels, escaped (``${structure: ui.checks(...)}``; crm.core.web.pages.markup)."""
+        return markup.checks(name, choices)
 
     @cached_property
     def macros(self):
