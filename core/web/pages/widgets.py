@@ -15,6 +15,7 @@ from decimal import Decimal, InvalidOperation
 from crm.core import attachments, expressions
 from crm.core.errors import ValidationFailed
 from crm.core.registry import text_in
+from crm.core.web.pages import markup
 from crm.core.web.pages.helpers import N_, _, shown_fields
 
 MACRO = {
@@ -63,9 +64,21 @@ class Widget:
             return "1"
         return "any"
 
-    def is_selected(self, value):
+    def _current(self):
         current = self.value if isinstance(self.value, list) else [self.value]
-        return str(value) in [str(v) for v in current if v is not None]
+        return {str(v) for v in current if v is not None}
+
+    def options_html(self, indent=False):
+        """``<option>`` elements of ``options``, the current value(s) selected; ``indent``: tree
+        dictionaries' items indented by their depth (region). A form with a hundred fields writes
+        its options here, not an expression each in the template (crm.core.web.pages.markup)."""
+        current = self._current()
+        return markup.options([(o[0], "\u3000" * o[2] + o[1] if indent else o[1], str(o[0]) in current) for o in self.options])
+
+    def checks_html(self):
+        """A checkbox per option, the current values checked (multiselect)."""
+        current = self._current()
+        return markup.checks(self.name, [(o[0], o[1], str(o[0]) in current) for o in self.options])
 
 
 class Section:
