@@ -245,7 +245,7 @@ class Display:
         self.records = request.records
         self.locale = request.locale_name
         self._dicts, self._users, self._departments, self._titles, self._files = None, None, None, {}, {}
-        self._user_names, self._counts, self._item_maps = {}, {}, {}
+        self._user_names, self._counts, self._item_maps, self._walks = {}, {}, {}, {}
 
     # --- look-ups ----------------------------------------------------------------------------
 
@@ -267,23 +267,31 @@ class Display:
     def choices(self, dictionary, current=None):
         """[(value, label, depth)] of the active items (tree dictionaries depth first), plus the
         current value when it was retired."""
-        items = self.dictionary_items(dictionary, include_inactive=False)
-        parents = {i["value"]: i["parent_value"] for i in items}
-        children = {}
-        for item in items:
-            children.setdefault(item["parent_value"] if item["parent_value"] in parents else None, []).append(item)
-        out = []
-
-        def walk(parent, depth):
-            for item in children.get(parent, []):
-                out.append((item["value"], text_in(item["label"], self.locale), depth))
-                walk(item["value"], depth + 1)
-        walk(None, 0)
+        out = list(self._walked(dictionary))
         values = {v for v, _l, _d in out}
         for value in (current if isinstance(current, list) else [current]):
             if value not in (None, "") and value not in values:
                 out.append((value, self.label(dictionary, value), 0))
         return out
+
+    def _walked(self, dictionary):
+        """The active items of a dictionary depth first, once per page (a list page asks for the
+        same dictionary for its filters, its bulk change and its cells)."""
+        if dictionary not in self._walks:
+            items = self.dictionary_items(dictionary, include_inactive=False)
+            parents = {i["value"]: i["parent_value"] for i in items}
+            children = {}
+            for item in items:
+                children.setdefault(item["parent_value"] if item["parent_value"] in parents else None, []).append(item)
+            out = []
+
+            def walk(parent, depth):
+                for item in children.get(parent, []):
+                    out.append((item["value"], text_in(item["label"], self.locale), depth))
+                    walk(item["value"], depth + 1)
+            walk(None, 0)
+            self._walks[dictionary] = tuple(out)
+        return self._walks[dictionary]
 
     def tree(self, dictionary):
         """The active items as a nested JSON-able tree (for the region cascade)."""
