@@ -99,6 +99,6 @@ def test_the_wait_setting():
     assert turns.turn_wait_seconds({"crm.request_turn_wait_ms": " "}, "sqlite") == 0.05
     assert turns.turn_wait_seconds({"crm.request_turn_wait_ms": "20"}, "postgresql") == 0.02
     assert turns.turn_wait_seconds({"crm.request_turn_wait_ms": "0"}, "sqlite") == 0
-    for bad in ("soon", "-5"):
+    for bad in ("soon", "-5", "nan", "inf"):
         with pytest.raises(ConfigurationError, match="crm.request_turn_wait_ms"):
             turns.turn_wait_seconds({"crm.request_turn_wait_ms": bad}, "sqlite")

@@ -17,6 +17,7 @@ On PostgreSQL the default is 0 (off): its work runs in the server's own processe
 Python of other requests, and a row does not cost a GIL hand-over. gunicorn's sync workers
 serve one request at a time anyway: there a turn is always free.
 """
+import math
 import threading
 
 from crm.core.errors import ConfigurationError
@@ -34,8 +35,8 @@ def turn_wait_seconds(settings, dialect):
         wait = float(raw)
     except ValueError:
         raise ConfigurationError(f"{SETTING} must be a number of milliseconds, not {raw!r}") from None
-    if wait < 0:
-        raise ConfigurationError(f"{SETTING} must be 0 (off) or more, not {raw!r}")
+    if not math.isfinite(wait) or wait < 0:
+        raise ConfigurationError(f"{SETTING} must be 0 (off) or more milliseconds, not {raw!r}")
     return wait / 1000
 
 
