@@ -180,7 +180,7 @@ def test_list_shows_the_metadata_columns_and_a_count(many):
 
 
 def test_list_cells_are_escaped_and_link_to_their_records(site):
-    """A row's cells are written as HTML in Python (crm.core.web.pages.lists.cells_html): texts,
+    """A row's cells are written as HTML in Python (crm.core.web.pages.markup.cells): texts,
     titles of linked records and URLs are escaped; the title links to the record, a link field to
     the linked record."""
     parent = customer(site.runtime, name='A&B "总部" <i>')

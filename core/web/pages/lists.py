@@ -9,7 +9,6 @@ The query string is the list's whole state, in the API's filter language (``fiel
 that "previous" needs no offset). Bookmarks, saved views and the export all reuse it.
 """
 import datetime as dt
-import html
 import re
 import tempfile
 from pathlib import Path
@@ -24,7 +23,7 @@ from crm.core import directory, exporter, expressions, query, saved_views
 from crm.core.access import owner_field
 from crm.core.errors import BadRequest, Forbidden, NotFound, ValidationFailed, Vetoed
 from crm.core.web import security
-from crm.core.web.pages import widgets
+from crm.core.web.pages import markup, widgets
 from crm.core.registry import text_in
 from crm.core.web.pages.helpers import Display, _, entity_label, flash, page_entity, render, shown_fields
 
@@ -305,26 +304,8 @@ def table_row(request, display, entity, columns, record):
             cells.append({"link": url, "text": text, "parts": []})
         else:
             cells.append({"link": None, "text": None, "parts": parts})
-    return {"id": record["id"], "url": url, "title": title, "cells": cells, "cells_html": cells_html(cells),
+    return {"id": record["id"], "url": url, "title": title, "cells": cells, "cells_html": markup.cells(cells),
             **row_style(request, entity, record)}
-
-
-def cells_html(cells):
-    """A row's ``<td>`` cells as HTML, every text and URL escaped here. Written by the template,
-    with expressions per cell and part, they took about a tenth of a list page's time."""
-    def escape(value):
-        return html.escape(str(value))
-
-    def part(text, url):
-        return f'<a href="{escape(url)}">{escape(text)}</a>' if url else escape(text)
-
-    out = []
-    for cell in cells:
-        if cell["link"]:
-            out.append(f'<td><a href="{escape(cell["link"])}" class="row-link">{escape(cell["text"])}</a></td>')
-        else:
-            out.append("<td>" + "、".join(part(text, url) for text, url in cell["parts"]) + "</td>")
-    return "".join(out)
 
 
 def row_style(request, entity, record):

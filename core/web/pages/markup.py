@@ -1,5 +1,6 @@
-"""Long runs of the same small element (a dictionary's options, a checkbox per column) written as
-HTML in Python, every text escaped here; templates insert them with ``${structure: ...}``.
+"""Long runs of the same small element (a dictionary's options, a checkbox per column, a list
+row's cells) written as HTML in Python, every text and URL escaped here; templates insert them
+with ``${structure: ...}``.
 
 In a template each option cost an expression per attribute and text: the list page of a customer
 with 100 custom fields writes ~550 options and ~480 checkboxes (written here with the row cells,
@@ -32,4 +33,19 @@ def checks(name, choices):
     for value, label, checked in choices:
         mark = ' checked="checked"' if checked else ""
         out.append(f'<label class="check"><input type="checkbox" name="{name}" value="{_text(value)}"{mark}> {_text(label)}</label>')
+    return "".join(out)
+
+
+def cells(row_cells):
+    """A list row's ``<td>`` cells: the title cell ({"link", "text"}) links to the record, the
+    others hold [(text, url or None)] parts joined by 、 (crm.core.web.pages.lists.table_row)."""
+    def part(text, url):
+        return f'<a href="{_text(url)}">{_text(text)}</a>' if url else _text(text)
+
+    out = []
+    for cell in row_cells:
+        if cell["link"]:
+            out.append(f'<td><a href="{_text(cell["link"])}" class="row-link">{_text(cell["text"])}</a></td>')
+        else:
+            out.append("<td>" + "、".join(part(text, url) for text, url in cell["parts"]) + "</td>")
     return "".join(out)
