@@ -292,7 +292,7 @@ def list_page(request):
 
 
 def table_row(request, display, entity, columns, record):
-    """A row: its cells as [(text, url)] parts; the title column (else the first) links to the record."""
+    """A row: its cells as HTML (crm.core.web.pages.markup.cells); the title column (else the first) links to the record."""
     url = request.route_path("page.detail", entity=entity.name, id=record["id"])
     title = request.records.title(entity, record)
     link_at = next((i for i, f in enumerate(columns) if f.name == entity.title_field), 0)
@@ -304,8 +304,7 @@ def table_row(request, display, entity, columns, record):
             cells.append({"link": url, "text": text, "parts": []})
         else:
             cells.append({"link": None, "text": None, "parts": parts})
-    return {"id": record["id"], "url": url, "title": title, "cells": cells, "cells_html": markup.cells(cells),
-            **row_style(request, entity, record)}
+    return {"id": record["id"], "url": url, "title": title, "cells_html": markup.cells(cells), **row_style(request, entity, record)}
 
 
 def row_style(request, entity, record):
