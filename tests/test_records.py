@@ -3,6 +3,7 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
+import sqlalchemy as sa
 
 from crm.core.errors import BadRequest, Conflict, NotFound, ValidationFailed, Vetoed
 from crm.hooks import Veto, hookimpl
@@ -107,6 +108,37 @@ def test_a_page_shows_each_records_many_links(rt):
         i = made.get(record["id"])
         assert record["partners"] == (sorted(partners[i % 3:i % 3 + 2]) if i is not None else [])
     assert one.items[0]["partners"] == sorted(partners[0:2])
+
+
+def test_a_record_reads_only_the_link_and_child_tables_that_hold_its_rows(rt):
+    """The record's own statement probes its many-links and child tables: a record without any
+    is one statement; one with lines but no partners reads the lines alone, and gets every part
+    right whichever tables hold rows (the probe is of this record, not of any record)."""
+    seen = []
+    with rt.transaction() as records:
+        partner = records.create("partner", {"name": "甲"})["id"]
+        bare = records.create("deal", {"title": "bare"})["id"]
+        lines = records.create("deal", {"title": "lines", "lines": [{"product": "笔", "qty": 2}]})["id"]
+        both = records.create("deal", {"title": "both", "partners": [partner], "lines": [{"product": "纸", "qty": 1}]})["id"]
+        records.create("deal", {"title": "partners", "partners": [partner]})
+
+        def listen(conn, cursor, statement, *rest):
+            seen.append(statement)
+        sa.event.listen(rt.engine, "before_cursor_execute", listen)
+        try:
+            got = {}
+            for record_id in (bare, lines, both):
+                seen.clear()
+                got[record_id] = (records.get("deal", record_id), len(seen))
+        finally:
+            sa.event.remove(rt.engine, "before_cursor_execute", listen)
+    (record, statements) = got[bare]
+    assert (record["partners"], record["lines"], statements) == ([], [], 1)
+    (record, statements) = got[lines]
+    assert (record["partners"], [l["product"] for l in record["lines"]], statements) == ([], ["笔"], 2)
+    (record, statements) = got[both]
+    assert (record["partners"], [l["product"] for l in record["lines"]], statements) == ([partner], ["纸"], 3)
+    assert not any(key.startswith("_") for key in record)
 
 
 def test_delete_moves_to_recycle_bin_and_restore_brings_back(rt):
