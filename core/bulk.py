@@ -9,6 +9,7 @@ driver's executemany in one call (``exec_driver_sql``: the engine's events still
 statement). Elsewhere, and whenever the statement needs more than the given values (column
 defaults computed in Python), SQLAlchemy's own executemany runs.
 """
+import operator
 import weakref
 
 _PLANS = weakref.WeakKeyDictionary()   # table → {(dialect, columns): (SQL, [(column, bind processor)]) or None}
@@ -23,12 +24,22 @@ def insert_rows(session, table, rows):
     if plan is None:
         session.execute(table.insert(), rows)
         return
-    sql, columns = plan
-    connection.exec_driver_sql(sql, [tuple(row[name] if process is None else process(row[name]) for name, process in columns)
-                                     for row in rows])
+    sql, values_of, processed = plan
+    if processed:   # the few columns whose values change on the way (most are text and numbers)
+        parameters = []
+        for row in rows:
+            values = list(values_of(row))
+            for i, process in processed:
+                values[i] = process(values[i])
+            parameters.append(tuple(values))
+    else:
+        parameters = list(map(values_of, rows))
+    connection.exec_driver_sql(sql, parameters)
 
 
 def _plan(dialect, table, keys):
+    """(SQL, a function giving a row's values in the statement's order, [(position, bind
+    processor)]), or None where SQLAlchemy's own executemany must run."""
     plans = _PLANS.setdefault(table, {})
     key = (dialect, keys)
     if key not in plans:
@@ -36,7 +47,10 @@ def _plan(dialect, table, keys):
         if dialect.name == "sqlite" and dialect.paramstyle == "qmark":
             compiled = table.insert().compile(dialect=dialect, column_keys=list(keys))
             order = compiled.positiontup or []
-            if sorted(order) == sorted(keys) and not compiled.insert_prefetch:
+            if order and sorted(order) == sorted(keys) and not compiled.insert_prefetch:
                 processors = compiled._bind_processors
-                plans[key] = (compiled.string, [(name, processors.get(name)) for name in order])
+                getter = operator.itemgetter(*order)
+                values_of = getter if len(order) > 1 else lambda row: (getter(row),)
+                plans[key] = (compiled.string, values_of,
+                              [(i, processors[name]) for i, name in enumerate(order) if processors.get(name) is not None])
     return plans[key]
