@@ -794,3 +794,33 @@ def test_option_and_checkbox_markup_is_escaped_and_marks_the_chosen():
     assert markup.checks('a"b', [("v<", "标签>", True), ("w", "W", None)]) == (
         '<label class="check"><input type="checkbox" name="a&quot;b" value="v&lt;" checked="checked"> 标签&gt;</label>'
         '<label class="check"><input type="checkbox" name="w" value="w"> W</label>').replace('name="w"', 'name="a&quot;b"')
+
+
+def test_pages_name_departments_reading_only_those_they_show(site):
+    """A record's department is shown by name on its detail page and in the list, reading the
+    departments the page shows, not every department of the company (over CHOICES_LIMIT, the
+    forms pick departments by searching; a detail page read all 1,011 of the bench to name one)."""
+    import sqlalchemy as sa
+    runtime = site.runtime
+    with runtime.transaction() as records:
+        first = directory.create_department(records.session, "华东销售部")
+        others = [directory.create_department(records.session, f"部门{i:03d}") for i in range(helpers.CHOICES_LIMIT)]
+    shown = customer(runtime, name="有部门的客户", department_id=first)
+    customer(runtime, name="另一个客户", department_id=others[7])
+    seen = []
+
+    def listen(conn, cursor, statement, *rest):
+        seen.append(statement)
+    sa.event.listen(runtime.engine, "before_cursor_execute", listen)
+    try:
+        detail = site.get(f"/app/customer/{shown['id']}")
+        reads_on_detail = [s for s in seen if "crm_departments" in s and "count(" not in s.lower()]
+        seen.clear()
+        listing = site.get("/app/customer", params={"columns": "name,department_id"})
+        reads_on_list = [s for s in seen if "crm_departments" in s and "count(" not in s.lower()]
+    finally:
+        sa.event.remove(runtime.engine, "before_cursor_execute", listen)
+    assert "华东销售部" in detail.text and "部门007" not in detail.text
+    assert all("WHERE" in s for s in reads_on_detail), reads_on_detail
+    assert "华东销售部" in listing.text and "部门007" in listing.text
+    assert len(reads_on_list) == 1 and "WHERE" in reads_on_list[0], reads_on_list   # both names in one read

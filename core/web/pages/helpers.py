@@ -246,6 +246,7 @@ class Display:
         self.locale = request.locale_name
         self._dicts, self._users, self._departments, self._titles, self._files = None, None, None, {}, {}
         self._user_names, self._counts, self._item_maps, self._walks = {}, {}, {}, {}
+        self._department_names = {}
 
     # --- look-ups ----------------------------------------------------------------------------
 
@@ -362,7 +363,7 @@ class Display:
     def picker_title(self, kind, value):
         if not isinstance(value, int):
             return ""
-        return self.user_name(value) if kind == "user" else self.departments.get(value, (f"#{value}", None))[0]
+        return self.user_name(value) if kind == "user" else self.department_name(value)
 
     @property
     def departments(self):
@@ -372,16 +373,36 @@ class Display:
             self._departments = {r.id: (r.name, r.parent_id) for r in rows}
         return self._departments
 
+    def department_name(self, department_id):
+        """A department's name, reading only the departments a page shows (a detail page read all
+        1,000 departments of a large company to name one)."""
+        if self._departments is not None:
+            return self._departments.get(department_id, (f"#{department_id}", None))[0]
+        if department_id not in self._department_names:
+            self.load_department_names([department_id])
+        return self._department_names[department_id] or f"#{department_id}"
+
+    def load_department_names(self, ids):
+        wanted = sorted({i for i in ids if isinstance(i, int) and i not in self._department_names})
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start:start + 500]
+            rows = self.records.session.execute(sa.select(departments.c.id, departments.c.name).where(departments.c.id.in_(chunk)))
+            self._department_names.update({r.id: r.name for r in rows})
+            for i in chunk:
+                self._department_names.setdefault(i, None)
+
     def department_choices(self, current=None):
         return [(i, name) for i, (name, _p) in self.departments.items()]
 
     def preload(self, entity, rows):
         """Read the titles of every record ``rows`` link to, one query per linked entity, and the
-        names of the users they name, in one query."""
-        wanted, people = {}, set()
+        names of the users and of the departments they name, in one query each."""
+        wanted, people, teams = {}, set(), set()
         for field in entity.fields.values():
             if field.type == "user":
                 people.update(row.get(field.name) for row in rows)
+            elif field.type == "department":
+                teams.update(row.get(field.name) for row in rows)
             elif field.type in ("link", "links"):
                 for row in rows:
                     value = row.get(field.name)
@@ -392,6 +413,8 @@ class Display:
             self.load_titles(name, ids)
         if self._users is None:
             self.load_user_names(people | {row.get(n) for row in rows for n in ("created_by", "updated_by")})
+        if self._departments is None and teams:
+            self.load_department_names(teams)
 
     def load_titles(self, entity_name, ids):
         target = self.records.entity(entity_name)
@@ -455,7 +478,7 @@ class Display:
         if kind == "user":
             return self.user_name(value)
         if kind == "department":
-            return self.departments.get(value, (f"#{value}", None))[0]
+            return self.department_name(value)
         if kind in ("link", "links"):
             return sep.join(t for t, _u in self.parts(field, value))
         if kind in ("file", "image"):
