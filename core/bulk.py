@@ -12,7 +12,7 @@ defaults computed in Python), SQLAlchemy's own executemany runs.
 import operator
 import weakref
 
-_PLANS = weakref.WeakKeyDictionary()   # table → {(dialect, columns): (SQL, [(column, bind processor)]) or None}
+_PLANS = weakref.WeakKeyDictionary()   # table → {(dialect, columns): what _plan returns}
 
 
 def insert_rows(session, table, rows):

@@ -9,6 +9,7 @@ import io
 import re
 
 import pytest
+import sqlalchemy as sa
 from webtest import TestApp, Upload
 
 from crm.core import access, auth, directory
@@ -800,7 +801,6 @@ def test_pages_name_departments_reading_only_those_they_show(site):
     """A record's department is shown by name on its detail page and in the list, reading the
     departments the page shows, not every department of the company (over CHOICES_LIMIT, the
     forms pick departments by searching; a detail page read all 1,011 of the bench to name one)."""
-    import sqlalchemy as sa
     runtime = site.runtime
     with runtime.transaction() as records:
         first = directory.create_department(records.session, "华东销售部")

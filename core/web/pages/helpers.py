@@ -340,13 +340,18 @@ class Display:
         return self._user_names[user_id] or f"#{user_id}"
 
     def load_user_names(self, ids):
-        wanted = sorted({i for i in ids if isinstance(i, int) and i not in self._user_names})
+        self._load_names(self._user_names, sa.select(users.c.id, users.c.username, users.c.display_name), users.c.id, ids,
+                         lambda r: r.display_name or r.username)
+
+    def _load_names(self, known, select, id_column, ids, name_of):
+        """Add to ``known`` (id → name, None when there is no such row) the names of the ``ids``
+        it lacks, read by ``select`` in chunks of 500 ids."""
+        wanted = sorted({i for i in ids if isinstance(i, int) and i not in known})
         for start in range(0, len(wanted), 500):
             chunk = wanted[start:start + 500]
-            rows = self.records.session.execute(sa.select(users.c.id, users.c.username, users.c.display_name).where(users.c.id.in_(chunk)))
-            self._user_names.update({r.id: r.display_name or r.username for r in rows})
+            known.update({r.id: name_of(r) for r in self.records.session.execute(select.where(id_column.in_(chunk)))})
             for i in chunk:
-                self._user_names.setdefault(i, None)
+                known.setdefault(i, None)
 
     def many(self, kind):
         """True when there are too many active users (``kind`` "user") or departments to list them
@@ -383,13 +388,8 @@ class Display:
         return self._department_names[department_id] or f"#{department_id}"
 
     def load_department_names(self, ids):
-        wanted = sorted({i for i in ids if isinstance(i, int) and i not in self._department_names})
-        for start in range(0, len(wanted), 500):
-            chunk = wanted[start:start + 500]
-            rows = self.records.session.execute(sa.select(departments.c.id, departments.c.name).where(departments.c.id.in_(chunk)))
-            self._department_names.update({r.id: r.name for r in rows})
-            for i in chunk:
-                self._department_names.setdefault(i, None)
+        self._load_names(self._department_names, sa.select(departments.c.id, departments.c.name), departments.c.id, ids,
+                         lambda r: r.name)
 
     def department_choices(self, current=None):
         return [(i, name) for i, (name, _p) in self.departments.items()]
