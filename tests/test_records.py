@@ -2,10 +2,12 @@
 import datetime as dt
 from decimal import Decimal
 
+import orjson
 import pytest
 import sqlalchemy as sa
 
 from crm.core.errors import BadRequest, Conflict, NotFound, ValidationFailed, Vetoed
+from crm.core.records import record_to_json
 from crm.hooks import Veto, hookimpl
 from tests.plugin_fixtures import deals_plugin
 
@@ -139,6 +141,23 @@ def test_a_record_reads_only_the_link_and_child_tables_that_hold_its_rows(rt):
     (record, statements) = got[both]
     assert (record["partners"], [l["product"] for l in record["lines"]], statements) == ([partner], ["纸"], 3)
     assert not any(key.startswith("_") for key in record)
+
+
+def test_records_read_back_have_plain_string_keys_that_orjson_writes_at_once(rt):
+    """SQLAlchemy names result columns with ``quoted_name`` (a str subclass) and orjson refuses
+    those as keys: every API document then failed once and was written again by orjson's slow
+    way for keys that are not strings. Records of a list, a detail and their child rows have
+    plain keys, and their JSON values (money among them) write without that option."""
+    with rt.transaction() as records:
+        deal_id = records.create("deal", {"title": "甲", "amount": "1234.50", "lines": [{"product": "笔", "qty": 2}]})["id"]
+        listed = records.list("deal").items
+        record = records.get("deal", deal_id)
+    for one in (listed[0], record, record["lines"][0]):
+        assert {type(key) for key in one} == {str}
+    document = orjson.loads(orjson.dumps([record_to_json(rt.metadata, rt.metadata["deal"], r, iso_dates=False)
+                                          for r in (listed[0], record)]))
+    assert [d["amount"] for d in document] == [1234.5, 1234.5]
+    assert document[1]["lines"][0]["qty"] == 2
 
 
 def test_delete_moves_to_recycle_bin_and_restore_brings_back(rt):
