@@ -223,11 +223,12 @@ class RecordService:
         return rows
 
     def list(self, name, filters=(), sort=None, limit=50, cursor=None, q=None, count=False, deleted=False, action="read",
-             where=()):
+             where=(), json_numbers=False):
         """A page of records. ``filters``: [(field, op, value)] (see :mod:`crm.core.query`);
         ``action``: the scope that applies (``export`` for exports); ``where``: more SQLAlchemy
         clauses over the entity's table, for conditions the filter language cannot say (code
-        only, never built from request input)."""
+        only, never built from request input). ``json_numbers``: decimal fields as the driver
+        reads them (:class:`JsonNumber`), for :func:`record_to_json` and nothing else."""
         entity = self.entity(name)
         if entity.is_child:
             raise BadRequest(f"{name} rows belong to their {entity.child_of}; list them with it")
@@ -260,7 +261,7 @@ class RecordService:
                                                        cursor=values, reusable=not extra)
         else:
             stmt, params = _page_statement(entity, visible, conditions, keys, limit + 1, values, dialect == "postgresql",
-                                           reusable=visible is _bin_state(entity, deleted))
+                                           reusable=visible is _bin_state(entity, deleted), json_numbers=json_numbers)
         result = self._read(stmt, params)
         columns = _columns(result)
         rows = [dict(zip(columns, row)) for row in result.all()]  # fetched at once, not row by row
@@ -1144,8 +1145,8 @@ def record_to_json(model, entity, record, iso_dates=True):
     without a Python call per date (three a record at least, the system dates)."""
     numbers, convert, hidden, tables, known = _json_plan(entity, iso_dates)
     out = dict(record)  # a copy at C speed, in the record's order; most values are written as they are
-    for name in hidden.intersection(out):
-        del out[name]
+    for name in hidden:  # a few names: faster than a set intersection with the record's 150 keys
+        out.pop(name, None)
     for name in numbers:  # Number.to_json written out: a call per value was most of this loop
         value = out.get(name)
         if value is not None:
@@ -1188,7 +1189,7 @@ def _json_plan(entity, iso_dates=True):
                 numbers.append(name)
             elif how is not FieldType.to_json and (iso_dates or how is not Date.to_json):
                 convert.append((name, field.ftype.to_json))
-        plan = entity.__dict__[key] = (tuple(numbers), tuple(convert), frozenset(hidden), tuple(tables),
+        plan = entity.__dict__[key] = (tuple(numbers), tuple(convert), tuple(hidden), tuple(tables),
                                        frozenset(entity.fields))
     return plan
 
@@ -1244,26 +1245,52 @@ def _probe_label(name):
 KEPT_PAGES = 64  # plain list statements kept per entity
 
 
-def _page_statement(entity, visible, conditions, keys, size, cursor, postgres, reusable):
+def _page_statement(entity, visible, conditions, keys, size, cursor, postgres, reusable, json_numbers=False):
     """The select of a list page and its parameters. ``reusable``: ``visible`` is the recycle-bin
     state alone (no scope). A list without conditions is then the same statement for every call
     but the cursor's values: it is kept per entity, order, size and which cursor values are NULL,
     with those values as parameters. Building it and its cache key cost 64 µs of a 1.3 ms API
-    page on SQLite."""
+    page on SQLite. ``json_numbers``: the columns of :func:`_json_columns`."""
     after = cursor is not None
+    columns = _json_columns(entity) if json_numbers else (entity.table,)
     if not reusable or conditions:
         where = [visible, *conditions, *([query.after_cursor(entity, keys, cursor, postgres)] if after else [])]
-        return sa.select(entity.table).where(*where).order_by(*query.order_by(entity, keys)).limit(size), None
+        return sa.select(*columns).where(*where).order_by(*query.order_by(entity, keys)).limit(size), None
     params = {f"cursor_{i}": value for i, value in enumerate(cursor) if value is not None} if after else None
     kept = entity.__dict__.setdefault("_kept_pages", {})
-    key = (visible is entity.__dict__.get("_in_bin"), tuple(keys), size, after and tuple(v is None for v in cursor))
+    key = (visible is entity.__dict__.get("_in_bin"), tuple(keys), size, after and tuple(v is None for v in cursor),
+           json_numbers)
     stmt = kept.get(key)
     if stmt is None:
         if len(kept) >= KEPT_PAGES:
             kept.clear()
         where = [visible, *([query.after_cursor(entity, keys, cursor, postgres, named="cursor")] if after else [])]
-        stmt = kept[key] = sa.select(entity.table).where(*where).order_by(*query.order_by(entity, keys)).limit(size)
+        stmt = kept[key] = sa.select(*columns).where(*where).order_by(*query.order_by(entity, keys)).limit(size)
     return stmt, params
+
+
+class JsonNumber(sa.types.TypeDecorator):
+    """A decimal column read as the driver gives it, without SQLAlchemy's conversion to Decimal:
+    an int or a float on SQLite (whose NUMERIC affinity keeps a whole number as an integer and
+    the others as REAL, which is all it stores), a Decimal on PostgreSQL. :func:`record_to_json`
+    writes each as the same JSON number. On SQLite the conversion to Decimal and back was a
+    quarter of the time an API page of customers (20 decimal columns) took to be read."""
+    impl = sa.Numeric
+    cache_ok = True
+
+    def result_processor(self, dialect, coltype):
+        return None
+
+
+def _json_columns(entity):
+    """The entity's columns, with those of decimal fields read as :class:`JsonNumber` (built once)."""
+    columns = entity.__dict__.get("_json_columns")
+    if columns is None:
+        numbers = set(_json_plan(entity)[0])  # the fields record_to_json writes as Number.to_json does
+        columns = entity.__dict__["_json_columns"] = tuple(
+            sa.type_coerce(column, JsonNumber()).label(column.name) if column.name in numbers else column
+            for column in entity.table.c)
+    return columns
 
 
 def _bin_state(entity, deleted):

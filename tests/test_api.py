@@ -142,6 +142,25 @@ def test_create_read_update_with_json_types(api):
     assert api.patch(f"deal/{deal['id']}", {"title": "B"}).json["version"] == 3      # version is optional
 
 
+def test_lists_write_decimals_as_the_record_does(api):
+    """A list reads decimal columns as the driver gives them (no Decimal on SQLite) and writes the
+    same JSON numbers as a record's own document: whole numbers as integers, the others as floats."""
+    prices = ["100", "1234.57", "0.01", None, "12345678901234.5", "-0.5"]
+    for price in prices:
+        new_deal(api, price=price, amount="7", quantity=2)
+    items = api.get("deal", params={"sort": "id", "limit": "3"}).json
+    items = items["items"] + api.get("deal", params={"sort": "id", "cursor": items["next_cursor"]}).json["items"]
+    assert [i["price"] for i in items] == [100, 1234.57, 0.01, None, 12345678901234.5, -0.5]
+    assert [type(i["price"]) for i in items] == [int, float, float, type(None), float, float]
+    assert [i["amount"] for i in items] == [7] * 6
+    for item in items:
+        detail = api.get(f"deal/{item['id']}").json
+        assert {k: detail[k] for k in item} == item
+    by_price = api.get("deal", params={"sort": "-price", "limit": "2", "price__isnull": "false"}).json  # a decimal cursor
+    rest = api.get("deal", params={"sort": "-price", "price__isnull": "false", "cursor": by_price["next_cursor"]}).json
+    assert [i["price"] for i in by_price["items"] + rest["items"]] == [12345678901234.5, 1234.57, 100, 0.01, -0.5]
+
+
 def test_children_and_links_in_records(api):
     partner = api.post("partner", {"name": "甲"}, status=201).json
     deal = new_deal(api, partners=[partner["id"]], partner_id=partner["id"],

@@ -67,7 +67,7 @@ def list_records(request):
     params = ListParams(request)
     filters = query.parse_filters(entity, FilterPairs(params.filters))
     page = request.records.list(entity.name, filters=filters, sort=params.sort, limit=params.limit,
-                                cursor=params.cursor, q=params.q, count=params.count)
+                                cursor=params.cursor, q=params.q, count=params.count, json_numbers=True)
     return {"items": [as_json(request, entity, r) for r in page.items], "next_cursor": page.next_cursor, "total": page.total}
 
 
