@@ -168,13 +168,15 @@ def decode_cursor(entity, keys, cursor):
     return [parse_value(field_type(entity, n), v, n) for (n, _), v in zip(keys, payload["v"])]
 
 
-def after_cursor(entity, keys, values, nulls_large, named=None):
+def after_cursor(entity, keys, values, nulls_large, named=None, nulls_apart=False):
     """Rows strictly after ``values`` in the order ``keys``.
 
     ``nulls_large``: the dialect sorts NULL after every value ascending (PostgreSQL) or before
     (SQLite); the clause follows the dialect's own order so the sort can use plain indexes.
     ``named``: the values are bound parameters ``<named>_<i>``, so that a statement kept for
     reuse can run with another cursor's values (which NULLs there are changes the clause).
+    ``nulls_apart``: leave out the rows without a first key that :func:`nulls_follow` names
+    (the caller reads them apart), so that the clause can bound the first key.
     """
     table = entity.table
     if named:
@@ -195,9 +197,20 @@ def after_cursor(entity, keys, values, nulls_large, named=None):
     after = sa.or_(*alternatives)
     (name, desc), first = keys[0], values[0]
     column = table.c[name]
-    if first is not None and (nulls_large == desc or not column.nullable):
+    if first is not None and (nulls_large == desc or not column.nullable or nulls_apart):
         # every row after the cursor is on this side of its first value (no NULLs to come): said
         # alone, the bound lets the sort's index start at the cursor instead of walking to it,
         # which the OR above does not (a deep page read 10,000 rows of the index to skip them)
         return sa.and_(column <= first if desc else column >= first, after)
     return after
+
+
+def nulls_follow(entity, keys, values, nulls_large):
+    """The first key's column when rows without a value in it come after the cursor's ``values``
+    (the cursor has a first value, the column is nullable and the dialect sorts NULL to the end
+    in the key's direction: a newest-first list on SQLite); else None. Such rows stop
+    :func:`after_cursor` from bounding the first key, so a deep page walked the sort's index from
+    the top: read them apart instead (``after_cursor(…, nulls_apart=True)`` and ``IS NULL``)."""
+    (name, desc), first = keys[0], values[0]
+    column = entity.table.c[name]
+    return column if first is not None and nulls_large != desc and column.nullable else None

@@ -134,6 +134,12 @@ class RecordService:
             connection = self._connection = self.session.connection()
         return connection.execute(stmt, params)
 
+    def _dicts(self, stmt, params=None):
+        """The rows of a select as dicts, fetched at once (not row by row)."""
+        result = self._read(stmt, params)
+        columns = _columns(result)
+        return [dict(zip(columns, row)) for row in result.all()]
+
     def _require(self, entity, record, action):
         """403 unless ``action`` on this (visible) record is within the user's reach."""
         if not self.access.allowed(entity.name, action):
@@ -254,17 +260,18 @@ class RecordService:
         values = query.decode_cursor(entity, keys, cursor) if cursor else None
         reach = self.access.reach(entity, action)
         visible = self._visible(entity, deleted, action, reach)
-        params = None
+        params, rest = None, None
         if narrow_lists.is_narrow(reach, dialect, keys, filtered=bool(filters or where), searched=bool(q)):
             extra = [*reach.restrictions, *conditions]
             stmt, params = narrow_lists.page_statement(reach, [_bin_state(entity, deleted), *extra], keys, limit + 1,
                                                        cursor=values, reusable=not extra)
         else:
-            stmt, params = _page_statement(entity, visible, conditions, keys, limit + 1, values, dialect == "postgresql",
-                                           reusable=visible is _bin_state(entity, deleted), json_numbers=json_numbers)
-        result = self._read(stmt, params)
-        columns = _columns(result)
-        rows = [dict(zip(columns, row)) for row in result.all()]  # fetched at once, not row by row
+            stmt, rest, params = _page_statement(entity, visible, conditions, keys, limit + 1, values,
+                                                 dialect == "postgresql", reusable=visible is _bin_state(entity, deleted),
+                                                 json_numbers=json_numbers)
+        rows = self._dicts(stmt, params)
+        if rest is not None and len(rows) <= limit:
+            rows += self._dicts(rest)[:limit + 1 - len(rows)]
         next_cursor = query.encode_cursor(keys, rows[limit - 1]) if len(rows) > limit else None
         total, stopped = None, False
         if count and cursor is None and next_cursor is None:  # the page holds every match: its own count
@@ -1246,7 +1253,8 @@ KEPT_PAGES = 64  # plain list statements kept per entity
 
 
 def _page_statement(entity, visible, conditions, keys, size, cursor, postgres, reusable, json_numbers=False):
-    """The select of a list page and its parameters. ``reusable``: ``visible`` is the recycle-bin
+    """(the select of a list page, the select of the rows after those or None (:func:`_select_page`),
+    the parameters of the first). ``reusable``: ``visible`` is the recycle-bin
     state alone (no scope). A list without conditions is then the same statement for every call
     but the cursor's values: it is kept per entity, order, size and which cursor values are NULL,
     with those values as parameters. Building it and its cache key cost 64 µs of a 1.3 ms API
@@ -1254,19 +1262,33 @@ def _page_statement(entity, visible, conditions, keys, size, cursor, postgres, r
     after = cursor is not None
     columns = _json_columns(entity) if json_numbers else (entity.table,)
     if not reusable or conditions:
-        where = [visible, *conditions, *([query.after_cursor(entity, keys, cursor, postgres)] if after else [])]
-        return sa.select(*columns).where(*where).order_by(*query.order_by(entity, keys)).limit(size), None
+        return (*_select_page(entity, columns, [visible, *conditions], keys, size, cursor, postgres), None)
     params = {f"cursor_{i}": value for i, value in enumerate(cursor) if value is not None} if after else None
     kept = entity.__dict__.setdefault("_kept_pages", {})
     key = (visible is entity.__dict__.get("_in_bin"), tuple(keys), size, after and tuple(v is None for v in cursor),
            json_numbers)
-    stmt = kept.get(key)
-    if stmt is None:
+    statements = kept.get(key)
+    if statements is None:
         if len(kept) >= KEPT_PAGES:
             kept.clear()
-        where = [visible, *([query.after_cursor(entity, keys, cursor, postgres, named="cursor")] if after else [])]
-        stmt = kept[key] = sa.select(*columns).where(*where).order_by(*query.order_by(entity, keys)).limit(size)
-    return stmt, params
+        statements = kept[key] = _select_page(entity, columns, [visible], keys, size, cursor, postgres, named="cursor")
+    return (*statements, params)
+
+
+def _select_page(entity, columns, where, keys, size, cursor, postgres, named=None):
+    """(the select of ``size`` rows of ``columns`` in the order ``keys`` after ``cursor``, if there
+    is one; the select of the rows that follow those, or None). Where rows without a first key
+    follow the cursor (:func:`crm.core.query.nulls_follow`), the first select bounds the cursor's
+    value and reads from where the sort's index has it, and the second reads the rows without a
+    value, in the same order, which come after all of those: only when the first fell short (a
+    newest-first list's page 201 on SQLite: 3.7 → 1.8 ms; one statement, a UNION ALL of both, 2.9)."""
+    order = query.order_by(entity, keys)
+    if cursor is None:
+        return sa.select(*columns).where(*where).order_by(*order).limit(size), None
+    nulls = query.nulls_follow(entity, keys, cursor, postgres)
+    after = query.after_cursor(entity, keys, cursor, postgres, named=named, nulls_apart=nulls is not None)
+    page = sa.select(*columns).where(*where, after).order_by(*order).limit(size)
+    return page, None if nulls is None else sa.select(*columns).where(*where, nulls.is_(None)).order_by(*order).limit(size)
 
 
 class JsonNumber(sa.types.TypeDecorator):

@@ -234,6 +234,29 @@ def test_list_filters_sort_search_and_keyset_pages(rt, clock):
             records.list("deal", sort="title", cursor="garbage")
 
 
+def test_keyset_pages_reach_the_rows_without_a_sort_value_in_order(rt):
+    """Where the database sorts NULLs to the end of the sort's direction (descending on SQLite,
+    ascending on PostgreSQL), a page after a cursor reads the rows with a value from the cursor's
+    value on and those without apart: page by page, every size, with and without a filter, the
+    rows come in the order one page of all of them has, NULLs included and once each."""
+    with rt.transaction() as records:
+        for i, price in enumerate(["3", None, "1", "3", None, "2", None, "5", "3"]):
+            records.create("deal", {"title": f"单{i}", "price": price, "stage": "won" if i % 3 else "new"})
+        for sort in ("price", "-price", "-price,title"):
+            for filters in ([], [("stage", "eq", "won")]):
+                whole = [d["id"] for d in records.list("deal", sort=sort, filters=filters, limit=100).items]
+                for size in (1, 2, 3, 4):
+                    paged, cursor = [], None
+                    while True:
+                        page = records.list("deal", sort=sort, filters=filters, limit=size, cursor=cursor)
+                        paged += [d["id"] for d in page.items]
+                        cursor = page.next_cursor
+                        if not cursor:
+                            break
+                    assert paged == whole, (sort, filters, size)
+                assert len(whole) == (9 if not filters else 6)
+
+
 class VetoPlugin:
     @hookimpl
     def crm_before_update(self, ctx, entity, old, changes):
