@@ -266,7 +266,7 @@ class RecordService:
             stmt, params = narrow_lists.page_statement(reach, [_bin_state(entity, deleted), *extra], keys, limit + 1,
                                                        cursor=values, reusable=not extra)
         else:
-            stmt, rest, params = _page_statement(entity, visible, conditions, keys, limit + 1, values,
+            stmt, rest, params = _page_statement(self.model, entity, visible, conditions, keys, limit + 1, values,
                                                  dialect == "postgresql", reusable=visible is _bin_state(entity, deleted),
                                                  json_numbers=json_numbers)
         rows = self._dicts(stmt, params)
@@ -279,7 +279,9 @@ class RecordService:
         elif count:
             scoped = visible is not _bin_state(entity, deleted)
             total, stopped = self._count(entity, [visible, *conditions], bounded=bool(conditions or deleted or scoped))
-        return Page(self._strip(entity, self._complete(entity, rows[:limit], children=False)), next_cursor, total, stopped)
+        rows = rows[:limit]
+        rows = self._complete(entity, rows, children=False, present=_linked(self.model, entity, rows))
+        return Page(self._strip(entity, rows), next_cursor, total, stopped)
 
     def _count(self, entity, where, bounded=True):
         """(the number of matches or None above COUNT_CAP, whether counting was given up).
@@ -1252,7 +1254,7 @@ def _probe_label(name):
 KEPT_PAGES = 64  # plain list statements kept per entity
 
 
-def _page_statement(entity, visible, conditions, keys, size, cursor, postgres, reusable, json_numbers=False):
+def _page_statement(model, entity, visible, conditions, keys, size, cursor, postgres, reusable, json_numbers=False):
     """(the select of a list page, the select of the rows after those or None (:func:`_select_page`),
     the parameters of the first). ``reusable``: ``visible`` is the recycle-bin state alone (no
     scope). A list without conditions is then the same statement for every call but the cursor's
@@ -1260,7 +1262,7 @@ def _page_statement(entity, visible, conditions, keys, size, cursor, postgres, r
     as parameters. Building it and its cache key cost 64 µs of a 1.3 ms API
     page on SQLite. ``json_numbers``: see :func:`_all_columns`."""
     after = cursor is not None
-    base = _all_columns(entity, json_numbers)
+    base = _all_columns(model, entity, json_numbers)
     if not reusable or conditions:
         return (*_select_page(entity, base, [visible, *conditions], keys, size, cursor, postgres), None)
     params = {f"cursor_{i}": value for i, value in enumerate(cursor) if value is not None} if after else None
@@ -1305,18 +1307,37 @@ class JsonNumber(sa.types.TypeDecorator):
         return None
 
 
-def _all_columns(entity, json_numbers=False):
-    """A select of the entity's columns, built once, for list pages to add their where, order and
-    limit to; ``json_numbers``: those of decimal fields read as :class:`JsonNumber`. Coercing the
-    150 labelled columns of a customer anew for each filtered page cost 0.2 ms of its 2."""
+def _all_columns(model, entity, json_numbers=False):
+    """A select of the entity's columns and the probes of its many-links (:func:`_linked`), built
+    once, for list pages to add their where, order and limit to; ``json_numbers``: the columns of
+    decimal fields read as :class:`JsonNumber`. Coercing the 150 labelled columns of a customer
+    anew for each filtered page cost 0.2 ms of its 2."""
     key = "_json_columns" if json_numbers else "_all_columns"
     columns = entity.__dict__.get(key)
     if columns is None:
         numbers = set(_json_plan(entity)[0]) if json_numbers else ()  # those record_to_json writes as Number.to_json
+        probes = [probe.label(_probe_label(name)) for name, child, *_, probe in _completion_plan(model, entity)
+                  if child is None]
         columns = entity.__dict__[key] = sa.select(*(
             sa.type_coerce(column, JsonNumber()).label(column.name) if column.name in numbers else column
-            for column in entity.table.c)) if numbers else sa.select(entity.table)
+            for column in entity.table.c), *probes) if numbers else sa.select(entity.table, *probes)
     return columns
+
+
+def _linked(model, entity, rows):
+    """The many-links fields some of a page's rows have links in, taking the probes that say so
+    (:func:`_all_columns`) off every row; None for rows read without probes (narrow lists). A
+    page whose rows have no links reads none: on PostgreSQL that statement was 0.5 ms of a 5 ms
+    API page, a probe per row costs an index lookup inside the page's own statement."""
+    names = [name for name, child, *_ in _completion_plan(model, entity) if child is None]
+    if not names or not rows or _probe_label(names[0]) not in rows[0]:
+        return None
+    linked = set()
+    for name in names:
+        label = _probe_label(name)
+        if any([row.pop(label) for row in rows]):  # a list, not a generator: off every row
+            linked.add(name)
+    return linked
 
 
 def _bin_state(entity, deleted):

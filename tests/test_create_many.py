@@ -15,16 +15,8 @@ from crm.core.mnemonic import mnemonic
 from crm.core.registry import Field
 from crm.hooks import Veto, hookimpl
 from tests.plugin_fixtures import deals_plugin
+from tests.statements import statements
 from tests.test_import_export import HEADERS, xlsx
-
-
-class Statements:
-    def __init__(self, engine):
-        self.n = 0
-        sa.event.listen(engine, "before_cursor_execute", self.seen)
-
-    def seen(self, *args, **kwargs):
-        self.n += 1
 
 
 class Recorder:
@@ -115,11 +107,9 @@ def test_bad_items_are_reported_and_the_others_created(make_runtime):
 def test_hooks_run_per_record_in_order_and_may_veto(make_runtime):
     recorder = Recorder()
     rt = make_runtime(plugins=[deals_plugin(), ("recorder", recorder)])
-    statements = Statements(rt.engine)
-    with rt.transaction() as records:
-        before = statements.n
+    with rt.transaction() as records, statements(rt.engine) as seen:
         results = records.create_many("deal", [{"title": f"T{i}"} for i in range(100)] + [{"title": "veto me"}])
-        sent = statements.n - before
+        sent = len(seen)
     assert isinstance(results[-1], Vetoed) and results[-1].fields == {"title": "不要这个"}
     assert all(r["quantity"] == 1 for r in results[:-1])                     # the before hook's change is kept
     befores = [c[1] for c in recorder.calls if c[0] == "before"]

@@ -4,6 +4,7 @@ import pytest
 import sqlalchemy as sa
 
 from crm.core import access, directory as org, narrow_lists
+from tests.statements import statements
 from tests.test_access import as_user
 
 
@@ -56,76 +57,70 @@ def pages(records, size=4, **kwargs):
     raise AssertionError(f"no end after 200 pages: {out[:20]} …")
 
 
-def statements_of(rt):
-    seen = []
-    sa.event.listen(rt.engine, "before_cursor_execute", lambda conn, cursor, statement, *rest: seen.append(statement))
-    return seen
-
-
 def test_a_heads_pages_are_what_the_plain_statement_gives(branches, monkeypatch):
     rt, ids, owned, binned, shared = branches
-    seen = statements_of(rt)
-    postgresql = rt.engine.dialect.name == "postgresql"
-    for head in ("east_head", "south_head"):  # one kept statement, each head's own owners
-        branch = head.split("_")[0]
-        with as_user(rt, ids, head) as records:
-            narrow = pages(records)
-            seen.clear()
-            assert pages(records, size=50) == narrow
-            assert any("per_owner" in s for s in seen) == postgresql  # per owner on PostgreSQL only
-            in_bin = pages(records, deleted=True)
-            monkeypatch.setattr(narrow_lists, "NARROW_OWNERS", 0)  # the plain statement
-            seen.clear()
-            plain = pages(records)
-            assert not any("per_owner" in s for s in seen)
-            assert pages(records, deleted=True) == in_bin
-            monkeypatch.undo()
-        assert narrow == plain
-        expected = {i for i, owner in owned.items() if i not in binned
-                    and (owner is None or owner.startswith(branch) or (head == "east_head" and i in shared))}
-        assert set(narrow) == expected and len(narrow) == len(expected)
-        assert set(in_bin) == {i for i in binned if owned[i] is None or owned[i].startswith(branch)}
-        with rt.transaction() as records:  # newest first, the id breaking ties
-            t = records.entity("customer").table
-            created = dict(records.session.execute(sa.select(t.c.id, t.c.created_at).where(t.c.id.in_(narrow))).all())
-        assert narrow == sorted(narrow, key=lambda i: (created[i], i), reverse=True)
-        assert len(set(created.values())) < len(created)  # ties were there to break
+    with statements(rt.engine) as seen:
+        postgresql = rt.engine.dialect.name == "postgresql"
+        for head in ("east_head", "south_head"):  # one kept statement, each head's own owners
+            branch = head.split("_")[0]
+            with as_user(rt, ids, head) as records:
+                narrow = pages(records)
+                seen.clear()
+                assert pages(records, size=50) == narrow
+                assert any("per_owner" in s for s in seen) == postgresql  # per owner on PostgreSQL only
+                in_bin = pages(records, deleted=True)
+                monkeypatch.setattr(narrow_lists, "NARROW_OWNERS", 0)  # the plain statement
+                seen.clear()
+                plain = pages(records)
+                assert not any("per_owner" in s for s in seen)
+                assert pages(records, deleted=True) == in_bin
+                monkeypatch.undo()
+            assert narrow == plain
+            expected = {i for i, owner in owned.items() if i not in binned
+                        and (owner is None or owner.startswith(branch) or (head == "east_head" and i in shared))}
+            assert set(narrow) == expected and len(narrow) == len(expected)
+            assert set(in_bin) == {i for i in binned if owned[i] is None or owned[i].startswith(branch)}
+            with rt.transaction() as records:  # newest first, the id breaking ties
+                t = records.entity("customer").table
+                created = dict(records.session.execute(sa.select(t.c.id, t.c.created_at).where(t.c.id.in_(narrow))).all())
+            assert narrow == sorted(narrow, key=lambda i: (created[i], i), reverse=True)
+            assert len(set(created.values())) < len(created)  # ties were there to break
 
 
 def test_filtered_lists_per_owner_searches_and_other_orders_plain(branches, monkeypatch):
     rt, ids, owned, binned, shared = branches
-    seen = statements_of(rt)
-    postgresql = rt.engine.dialect.name == "postgresql"
-    east = [str(ids[f"east_rep{n}"]) for n in range(2)]
-    filtered = {"filters": [("owner_id", "in", ",".join(east))], "sort": "name"}
-    with as_user(rt, ids, "east_head") as records:
-        narrow = pages(records, **filtered)
-        assert any("per_owner" in s for s in seen) == postgresql
-        monkeypatch.setattr(narrow_lists, "NARROW_OWNERS", 0)
-        assert pages(records, **filtered) == narrow
-        monkeypatch.undo()
-        names = {i: records.get("customer", i)["name"] for i in narrow}
-        assert set(narrow) == {i for i, owner in owned.items() if i not in binned and owner in ("east_rep0", "east_rep1")}
-        assert narrow == sorted(narrow, key=lambda i: (names[i], i))
-        seen.clear()
-        by_name = pages(records, sort="name")       # no filter, an order no owner index follows
-        searched = pages(records, q="客户1")          # a search
-        assert not any("per_owner" in s for s in seen)
-        assert len(by_name) == len(pages(records)) and searched
-        assert all(records.get("customer", i)["name"].startswith("客户1") for i in searched)
+    with statements(rt.engine) as seen:
+        postgresql = rt.engine.dialect.name == "postgresql"
+        east = [str(ids[f"east_rep{n}"]) for n in range(2)]
+        filtered = {"filters": [("owner_id", "in", ",".join(east))], "sort": "name"}
+        with as_user(rt, ids, "east_head") as records:
+            narrow = pages(records, **filtered)
+            assert any("per_owner" in s for s in seen) == postgresql
+            monkeypatch.setattr(narrow_lists, "NARROW_OWNERS", 0)
+            assert pages(records, **filtered) == narrow
+            monkeypatch.undo()
+            names = {i: records.get("customer", i)["name"] for i in narrow}
+            assert set(narrow) == {i for i, owner in owned.items() if i not in binned and owner in ("east_rep0", "east_rep1")}
+            assert narrow == sorted(narrow, key=lambda i: (names[i], i))
+            seen.clear()
+            by_name = pages(records, sort="name")       # no filter, an order no owner index follows
+            searched = pages(records, q="客户1")          # a search
+            assert not any("per_owner" in s for s in seen)
+            assert len(by_name) == len(pages(records)) and searched
+            assert all(records.get("customer", i)["name"].startswith("客户1") for i in searched)
 
 
 def test_a_wide_scope_keeps_the_plain_statement(branches, monkeypatch):
     rt, ids, owned, binned, shared = branches
-    seen = statements_of(rt)
-    monkeypatch.setattr(narrow_lists, "NARROW_OWNERS", 3)  # the east head reaches 4 people
-    with as_user(rt, ids, "east_head") as records:
-        assert len(records.access.people_for("department_tree")) == 4
-        narrow_or_not = pages(records)
-        assert not any("per_owner" in s for s in seen)
-    monkeypatch.undo()
-    with as_user(rt, ids, "east_head") as records:
-        assert pages(records) == narrow_or_not
+    with statements(rt.engine) as seen:
+        monkeypatch.setattr(narrow_lists, "NARROW_OWNERS", 3)  # the east head reaches 4 people
+        with as_user(rt, ids, "east_head") as records:
+            assert len(records.access.people_for("department_tree")) == 4
+            narrow_or_not = pages(records)
+            assert not any("per_owner" in s for s in seen)
+        monkeypatch.undo()
+        with as_user(rt, ids, "east_head") as records:
+            assert pages(records) == narrow_or_not
 
 
 def test_many_shares_written_into_the_sql(branches, monkeypatch):

@@ -9,7 +9,6 @@ import io
 import re
 
 import pytest
-import sqlalchemy as sa
 from webtest import TestApp, Upload
 
 from crm.core import access, auth, directory
@@ -17,6 +16,7 @@ from crm.core.app import make_app
 from crm.core.web.pages import helpers, i18n
 from crm.hooks import hookimpl
 from tests.api_fixtures import PASSWORD, create_user
+from tests.statements import statements
 
 
 class Site:
@@ -807,19 +807,12 @@ def test_pages_name_departments_reading_only_those_they_show(site):
         others = [directory.create_department(records.session, f"部门{i:03d}") for i in range(helpers.CHOICES_LIMIT)]
     shown = customer(runtime, name="有部门的客户", department_id=first)
     customer(runtime, name="另一个客户", department_id=others[7])
-    seen = []
-
-    def listen(conn, cursor, statement, *rest):
-        seen.append(statement)
-    sa.event.listen(runtime.engine, "before_cursor_execute", listen)
-    try:
+    with statements(runtime.engine) as seen:
         detail = site.get(f"/app/customer/{shown['id']}")
         reads_on_detail = [s for s in seen if "crm_departments" in s and "count(" not in s.lower()]
         seen.clear()
         listing = site.get("/app/customer", params={"columns": "name,department_id"})
         reads_on_list = [s for s in seen if "crm_departments" in s and "count(" not in s.lower()]
-    finally:
-        sa.event.remove(runtime.engine, "before_cursor_execute", listen)
     assert "华东销售部" in detail.text and "部门007" not in detail.text
     assert all("WHERE" in s for s in reads_on_detail), reads_on_detail
     assert "华东销售部" in listing.text and "部门007" in listing.text

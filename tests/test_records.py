@@ -4,12 +4,12 @@ from decimal import Decimal
 
 import orjson
 import pytest
-import sqlalchemy as sa
 
 from crm.core.errors import BadRequest, Conflict, NotFound, ValidationFailed, Vetoed
 from crm.core.records import record_to_json
 from crm.hooks import Veto, hookimpl
 from tests.plugin_fixtures import deals_plugin
+from tests.statements import statements
 
 
 @pytest.fixture
@@ -116,31 +116,46 @@ def test_a_record_reads_only_the_link_and_child_tables_that_hold_its_rows(rt):
     """The record's own statement probes its many-links and child tables: a record without any
     is one statement; one with lines but no partners reads the lines alone, and gets every part
     right whichever tables hold rows (the probe is of this record, not of any record)."""
-    seen = []
     with rt.transaction() as records:
         partner = records.create("partner", {"name": "甲"})["id"]
         bare = records.create("deal", {"title": "bare"})["id"]
         lines = records.create("deal", {"title": "lines", "lines": [{"product": "笔", "qty": 2}]})["id"]
         both = records.create("deal", {"title": "both", "partners": [partner], "lines": [{"product": "纸", "qty": 1}]})["id"]
         records.create("deal", {"title": "partners", "partners": [partner]})
-
-        def listen(conn, cursor, statement, *rest):
-            seen.append(statement)
-        sa.event.listen(rt.engine, "before_cursor_execute", listen)
-        try:
-            got = {}
+        got = {}
+        with statements(rt.engine) as seen:
             for record_id in (bare, lines, both):
                 seen.clear()
                 got[record_id] = (records.get("deal", record_id), len(seen))
-        finally:
-            sa.event.remove(rt.engine, "before_cursor_execute", listen)
-    (record, statements) = got[bare]
-    assert (record["partners"], record["lines"], statements) == ([], [], 1)
-    (record, statements) = got[lines]
-    assert (record["partners"], [l["product"] for l in record["lines"]], statements) == ([], ["笔"], 2)
-    (record, statements) = got[both]
-    assert (record["partners"], [l["product"] for l in record["lines"]], statements) == ([partner], ["纸"], 3)
+    (record, sent) = got[bare]
+    assert (record["partners"], record["lines"], sent) == ([], [], 1)
+    (record, sent) = got[lines]
+    assert (record["partners"], [l["product"] for l in record["lines"]], sent) == ([], ["笔"], 2)
+    (record, sent) = got[both]
+    assert (record["partners"], [l["product"] for l in record["lines"]], sent) == ([partner], ["纸"], 3)
     assert not any(key.startswith("_") for key in record)
+
+
+def test_a_list_reads_many_links_only_for_pages_that_have_them(rt):
+    """A list page's select probes each row's many-links: a page without any is one statement
+    (the row after the page, read for the cursor, has links: they are not read), one where some
+    rows have links reads them in one more, and every row gets its own."""
+    with rt.transaction() as records:
+        partner = records.create("partner", {"name": "甲"})["id"]
+        other = records.create("partner", {"name": "乙"})["id"]
+        for i in range(4):
+            records.create("deal", {"title": f"无{i}"})
+        linked = records.create("deal", {"title": "有", "partners": [other, partner]})["id"]
+        with statements(rt.engine) as seen:
+            bare = records.list("deal", sort="id", limit=4)
+            bare_statements = len(seen)
+            seen.clear()
+            both = records.list("deal", sort="-id", limit=3)
+            both_statements = len(seen)
+    assert [d["partners"] for d in bare.items] == [[]] * 4 and bare_statements == 1
+    assert [(d["id"] == linked, d["partners"]) for d in both.items] == [(True, sorted([partner, other])), (False, []), (False, [])]
+    assert both_statements == 2
+    assert not any(key.startswith("_") for d in bare.items + both.items for key in d)
 
 
 def test_records_read_back_have_plain_string_keys_that_orjson_writes_at_once(rt):
