@@ -134,12 +134,6 @@ class RecordService:
             connection = self._connection = self.session.connection()
         return connection.execute(stmt, params)
 
-    def _dicts(self, stmt, params=None):
-        """The rows of a select as dicts, fetched at once (not row by row)."""
-        result = self._read(stmt, params)
-        columns = _columns(result)
-        return [dict(zip(columns, row)) for row in result.all()]
-
     def _require(self, entity, record, action):
         """403 unless ``action`` on this (visible) record is within the user's reach."""
         if not self.access.allowed(entity.name, action):
@@ -218,10 +212,7 @@ class RecordService:
             elif children:
                 found = {}
                 if ids:
-                    result = self._read(stmt, params)
-                    columns = _columns(result)
-                    for values in result.all():
-                        row = dict(zip(columns, values))
+                    for row in _dicts(self._read(stmt, params)):
                         found.setdefault(row["parent_id"], []).append(row)
                 child = self.entity(child_name)
                 for r in rows:
@@ -269,9 +260,9 @@ class RecordService:
             stmt, rest, params = _page_statement(self.model, entity, visible, conditions, keys, limit + 1, values,
                                                  dialect == "postgresql", reusable=visible is _bin_state(entity, deleted),
                                                  json_numbers=json_numbers)
-        rows = self._dicts(stmt, params)
+        rows = _dicts(self._read(stmt, params))
         if rest is not None and len(rows) <= limit:
-            rows += self._dicts(rest)[:limit + 1 - len(rows)]
+            rows += _dicts(self._read(rest))[:limit + 1 - len(rows)]
         next_cursor = query.encode_cursor(keys, rows[limit - 1]) if len(rows) > limit else None
         total, stopped = None, False
         if count and cursor is None and next_cursor is None:  # the page holds every match: its own count
@@ -1002,10 +993,10 @@ def _columns(result):
 
 
 def _dicts(result):
-    """The rows of ``result`` as dicts (zipped with the column names: dict(RowMapping) costs
-    several times more per row, which batches of 500 records notice)."""
+    """The rows of ``result`` as dicts, fetched at once, not row by row (zipped with the column
+    names: dict(RowMapping) costs several times more per row, which batches of 500 records notice)."""
     columns = _columns(result)
-    return [dict(zip(columns, row)) for row in result]
+    return [dict(zip(columns, row)) for row in result.all()]
 
 
 TRANSACTION_CACHE = "crm.transaction_cache"
@@ -1259,8 +1250,8 @@ def _page_statement(model, entity, visible, conditions, keys, size, cursor, post
     the parameters of the first). ``reusable``: ``visible`` is the recycle-bin state alone (no
     scope). A list without conditions is then the same statement for every call but the cursor's
     values: it is kept per entity, order, size and which cursor values are NULL, with those values
-    as parameters. Building it and its cache key cost 64 µs of a 1.3 ms API
-    page on SQLite. ``json_numbers``: see :func:`_all_columns`."""
+    as parameters. Building it and its cache key cost 64 µs of a 1.3 ms API page on SQLite.
+    ``json_numbers``: see :func:`_all_columns`."""
     after = cursor is not None
     base = _all_columns(model, entity, json_numbers)
     if not reusable or conditions:
