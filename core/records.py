@@ -184,7 +184,7 @@ class RecordService:
         probe each), and only those are read: most records have few, and a statement costs far
         more than the probe (a customer's detail: 8 statements → 3 on SQLite)."""
         row = self._row(entity, record_id, deleted, scoped=scoped, probed=True)
-        present = {name for name, *_ in _completion_plan(self.model, entity) if row.pop(_probe_label(name))}
+        present = _present([row], [name for name, *_ in _completion_plan(self.model, entity)])
         return self._complete(entity, [row], present=present)[0]
 
     def _complete(self, entity, rows, children=True, present=None):
@@ -1228,7 +1228,7 @@ def _row_statement(entity, deleted, model=None):
     stmt = entity.__dict__.get(key)
     if stmt is None:
         table = entity.table
-        probes = [probe.label(_probe_label(name)) for name, *_, probe in _completion_plan(model, entity)] if model else []
+        probes = _probes(model, entity) if model else []
         stmt = sa.select(table, *probes).where(table.c.id == sa.bindparam("record_id"))
         if not entity.is_child:
             stmt = stmt.where(_bin_state(entity, deleted))
@@ -1240,6 +1240,24 @@ def _probe_label(name):
     """The column of a probed row saying whether the many-link or child table ``name`` has rows
     for it (a leading underscore: no field name starts with one)."""
     return "_has_" + name
+
+
+def _probes(model, entity, links_only=False):
+    """The ``EXISTS`` probes of :func:`_completion_plan` as columns labelled :func:`_probe_label`:
+    of every many-links field and child table, or of the many-links alone (lists read no child rows)."""
+    return [probe.label(_probe_label(name)) for name, child, *_, probe in _completion_plan(model, entity)
+            if child is None or not links_only]
+
+
+def _present(rows, names):
+    """Those of ``names`` (probed many-links and child tables) that hold rows for at least one of
+    ``rows``, taking the probes off every row."""
+    present = set()
+    for name in names:
+        label = _probe_label(name)
+        if any([row.pop(label) for row in rows]):  # a list, not a generator: off every row
+            present.add(name)
+    return present
 
 
 KEPT_PAGES = 64  # plain list statements kept per entity
@@ -1307,8 +1325,7 @@ def _all_columns(model, entity, json_numbers=False):
     columns = entity.__dict__.get(key)
     if columns is None:
         numbers = set(_json_plan(entity)[0]) if json_numbers else ()  # those record_to_json writes as Number.to_json
-        probes = [probe.label(_probe_label(name)) for name, child, *_, probe in _completion_plan(model, entity)
-                  if child is None]
+        probes = _probes(model, entity, links_only=True)
         columns = entity.__dict__[key] = sa.select(*(
             sa.type_coerce(column, JsonNumber()).label(column.name) if column.name in numbers else column
             for column in entity.table.c), *probes) if numbers else sa.select(entity.table, *probes)
@@ -1323,12 +1340,7 @@ def _linked(model, entity, rows):
     names = [name for name, child, *_ in _completion_plan(model, entity) if child is None]
     if not names or not rows or _probe_label(names[0]) not in rows[0]:
         return None
-    linked = set()
-    for name in names:
-        label = _probe_label(name)
-        if any([row.pop(label) for row in rows]):  # a list, not a generator: off every row
-            linked.add(name)
-    return linked
+    return _present(rows, names)
 
 
 def _bin_state(entity, deleted):
