@@ -3,8 +3,9 @@
 Core tables move through versioned alembic migrations (``upgrade_core``). Entity tables are
 built from metadata (``build_tables``), compared with the database by alembic's
 ``compare_metadata`` and brought up to date by ``sync``: tables, columns and indexes are
-created and columns widened; nothing is ever dropped, narrowed or renamed; what sync will not
-do is reported as skipped.
+created and columns widened; nothing is ever dropped, narrowed or renamed, but an index the core
+made itself that a wider one supersedes (see ``_successor``); what sync will not do is reported
+as skipped.
 """
 import hashlib
 import io
@@ -62,43 +63,57 @@ def wanted_indexes(entity):
 
     Besides the declared ones: unique fields and autonumbers, link/user/department/mnemonic fields
     (related lists, scopes, merges, pinyin search; a link with the default sort's columns after
-    it), the default sort (the first list page), the owner with the default sort, ``id`` and
-    ``deleted_at`` after it (scoped lists, :mod:`crm.core.narrow_lists`), and
-    (updated_by, updated_at) (the home page lists each entity's records the user changed last)."""
-    wanted = []
+    it), the default sort (the first list page), the owner with the default sort (scoped lists,
+    :mod:`crm.core.narrow_lists`), and (updated_by, updated_at) (the home page lists each
+    entity's records the user changed last).
+
+    On an entity with a recycle bin each of these that is not unique ends with ``id`` and
+    ``deleted_at``: every read of live records says ``deleted_at IS NULL``, and with both in the
+    index a count of a filter's matches (the list page's "10000+") is read from the index alone,
+    where a plain ``(level)`` index made the database fetch each of the 10 001 rows to look at
+    its ``deleted_at`` (13 ms → 0.8 ms on SQLite, 100 000 customers). ``id`` comes first: the
+    index keeps the order of its columns and then the id, which keyset pages sort by (with
+    ``deleted_at`` right after the column, SQLite sorted such pages in a temporary b-tree)."""
+    derived = []
     sort = () if entity.is_child else tuple(part.lstrip("-") for part in entity.default_sort.split(","))
     owner = None if entity.is_child else owner_field(entity)
     owner = None if owner == "created_by" else owner  # no owner of its own: scopes by creator are rare
     if entity.is_child:
-        wanted.append((("parent_id", "sort_order"), False, None))
+        derived.append((("parent_id", "sort_order"), False))
     for f in entity.stored_fields:
         if f.unique or f.type == "autonumber":
-            wanted.append(((f.name,), True, None))
+            derived.append(((f.name,), True))
         elif f.type == "link" and sort not in ((), ("id",)) and f.name not in sort:
             # a related list: records linking to one record, in the default order. With the sort
             # columns in the index no database walks the sort index instead (SQLite does, for a
             # link that is mostly empty: its statistics count all the NULLs as one value)
-            wanted.append(((f.name, *sort), False, None))
+            derived.append(((f.name, *sort), False))
         elif f.name == owner:
             continue  # the owner's index comes below, with the default sort after it
         elif f.index or f.type in ("link", "user", "department", "mnemonic"):
-            wanted.append(((f.name,), False, None))
-    for index in entity.spec.get("indexes", []):
-        wanted.append((tuple(index["fields"]), bool(index.get("unique")), index.get("name")))
-    if not entity.is_child and sort != ("id",):
-        wanted.append((sort, False, None))
-    if owner:
-        # a narrow scope's list reads a page of ids per owner from this index alone
-        # (crm.core.narrow_lists); it also serves "my records" (scope own) and the owner's related lists
-        wanted.append((tuple(dict.fromkeys((owner, *sort, "id", "deleted_at"))), False, None))
+            derived.append(((f.name,), False))
     if not entity.is_child:
-        wanted.append((("updated_by", "updated_at"), False, None))  # the home page's "my recent records"
+        if sort != ("id",):
+            derived.append((sort, False))
+        if owner:
+            # a narrow scope's list reads a page of ids per owner from this index alone
+            # (crm.core.narrow_lists); it also serves "my records" (scope own) and the owner's related lists
+            derived.append(((owner, *sort), False))
+        derived.append((("updated_by", "updated_at"), False))  # the home page's "my recent records"
+        derived = [(cols if unique else live_rows_index(cols), unique) for cols, unique in derived]
+    wanted = [(cols, unique, None) for cols, unique in derived]
+    wanted += [(tuple(index["fields"]), bool(index.get("unique")), index.get("name")) for index in entity.spec.get("indexes", [])]
     seen, out = set(), []
     for cols, unique, name in wanted:
         if cols not in seen:
             seen.add(cols)
             out.append((cols, unique, name))
     return out
+
+
+def live_rows_index(columns):
+    """An index's columns followed by ``id`` and ``deleted_at`` (see :func:`wanted_indexes`)."""
+    return tuple(dict.fromkeys((*columns, "id", "deleted_at")))
 
 
 # --- core migrations -----------------------------------------------------------------------
@@ -162,6 +177,7 @@ def plan(connection, metadata):
     context = MigrationContext.configure(connection, opts={"compare_type": True, "include_object": include})
     result = SyncPlan()
     dialect = connection.dialect.name
+    drops = []
     for diff in compare_metadata(context, metadata):
         changes = diff if isinstance(diff, list) else [diff]
         for change in changes:
@@ -191,12 +207,37 @@ def plan(connection, metadata):
             elif kind in ("remove_column",):
                 result.skipped.append(f"{change[2]}.{change[3].name}: no longer in metadata; column and data kept")
             elif kind == "remove_index":
-                result.skipped.append(f"index {change[1].name}: no longer in metadata; kept")
+                index = change[1]
+                successor = _successor(metadata, index)
+                if successor is None:
+                    result.skipped.append(f"index {index.name}: no longer in metadata; kept")
+                else:  # after the successor is made, so that reads keep an index meanwhile
+                    drops.append((ops.DropIndexOp.from_index(index), f"drop index {index.name} on {index.table.name} (superseded by {successor})"))
             elif kind == "modify_nullable":
                 pass  # every field column is nullable; required is checked by the record service
             else:
                 result.skipped.append(f"{kind}: not applied by additive sync")
+    for op, line in drops:
+        result.operations.append(op)
+        result.summary.append(line)
     return result
+
+
+def _successor(metadata, index):
+    """The name of the wanted index that serves every query ``index`` did, when ``index`` is one
+    the core made itself (non-unique, named by :func:`index_name` for its columns) and the
+    wanted one starts with the same columns — e.g. ``ix_customer_level`` superseded by
+    ``ix_customer_level_id_deleted_at``. Dropping it loses no data and saves its upkeep on
+    every write; an index made by hand, or one nothing supersedes, is kept."""
+    columns = [c.name for c in index.columns]
+    if index.unique or not columns or index.name != index_name("ix", index.table.name, columns):
+        return None
+    table = metadata.tables.get(index.table.name)
+    for wanted in sorted(table.indexes if table is not None else (), key=lambda i: i.name):
+        names = [c.name for c in wanted.columns]
+        if len(names) > len(columns) and names[:len(columns)] == columns:
+            return wanted.name
+    return None
 
 
 def apply(connection, sync_plan):
