@@ -28,7 +28,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from bench.common import print_context, temporary_instance
+from bench.common import analyze, print_context, temporary_instance
 from bench.records import CustomerMaker, dictionary_values, load, make_users, percentile
 from crm.core import tokens
 from crm.core.runtime import DATABASE_ENV
@@ -135,8 +135,7 @@ def prepare(runtime, rows, seed):
                 if isinstance(result, Exception):
                     raise result
         done += len(batch)
-    with runtime.engine.begin() as connection:
-        connection.exec_driver_sql("ANALYZE")
+    analyze(runtime.engine)
     with runtime.transaction() as records:
         token = tokens.create_token(records.session, admin["id"], name="bench", now=records.now())
         sample = records.list(ENTITY, limit=1, sort="id").items[0]["id"] + rows // 2

@@ -67,14 +67,14 @@ def wanted_indexes(entity):
     :mod:`crm.core.narrow_lists`), and (updated_by, updated_at) (the home page lists each
     entity's records the user changed last).
 
-    On an entity with a recycle bin each of these that is not unique ends with ``id`` and
-    ``deleted_at``: every read of live records says ``deleted_at IS NULL``, and with both in the
+    On an entity with a recycle bin every index that is neither unique nor named by its
+    declaration ends with ``id`` and ``deleted_at``: every read of live records says ``deleted_at IS NULL``, and with both in the
     index a count of a filter's matches (the list page's "10000+") is read from the index alone,
     where a plain ``(level)`` index made the database fetch each of the 10 001 rows to look at
     its ``deleted_at`` (13 ms → 0.8 ms on SQLite, 100 000 customers). ``id`` comes first: the
     index keeps the order of its columns and then the id, which keyset pages sort by (with
     ``deleted_at`` right after the column, SQLite sorted such pages in a temporary b-tree)."""
-    derived = []
+    derived = []  # (columns, unique)
     sort = () if entity.is_child else tuple(part.lstrip("-") for part in entity.default_sort.split(","))
     owner = None if entity.is_child else owner_field(entity)
     owner = None if owner == "created_by" else owner  # no owner of its own: scopes by creator are rare
@@ -100,9 +100,10 @@ def wanted_indexes(entity):
             # (crm.core.narrow_lists); it also serves "my records" (scope own) and the owner's related lists
             derived.append(((owner, *sort), False))
         derived.append((("updated_by", "updated_at"), False))  # the home page's "my recent records"
-        derived = [(cols if unique else live_rows_index(cols), unique) for cols, unique in derived]
     wanted = [(cols, unique, None) for cols, unique in derived]
     wanted += [(tuple(index["fields"]), bool(index.get("unique")), index.get("name")) for index in entity.spec.get("indexes", [])]
+    if not entity.is_child:
+        wanted = [(cols if unique or name else live_rows_index(cols), unique, name) for cols, unique, name in wanted]
     seen, out = set(), []
     for cols, unique, name in wanted:
         if cols not in seen:
@@ -244,6 +245,26 @@ def apply(connection, sync_plan):
     operations = Operations(MigrationContext.configure(connection))
     for op in sync_plan.operations:
         operations.invoke(op)
+    _analyze_new_indexes(connection, sync_plan)
+
+
+def _analyze_new_indexes(connection, sync_plan):
+    """On SQLite, statistics for the indexes sync made on tables that have statistics already.
+    SQLite's planner weighs an index by its row in ``sqlite_stat1``; one without a row beside
+    others with theirs is guessed at, and the guess made it choose the new ``(level, id,
+    deleted_at)`` index over ``name``'s for a page filtered by level and sorted by name: 35 ms
+    instead of 4 for 100 000 customers. PostgreSQL keeps its statistics per column, which
+    serve a new index at once."""
+    if connection.dialect.name != "sqlite":
+        return
+    tables = sorted({op.table_name for op in sync_plan.operations if isinstance(op, ops.CreateIndexOp)})
+    if not tables or not connection.exec_driver_sql(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'sqlite_stat1'").first():
+        return
+    analyzed = {name for (name,) in connection.exec_driver_sql("SELECT DISTINCT tbl FROM sqlite_stat1")}
+    for table in tables:
+        if table in analyzed:
+            connection.exec_driver_sql(f'ANALYZE "{table}"')
 
 
 def render_sql(connection, sync_plan):
