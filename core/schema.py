@@ -72,9 +72,9 @@ def wanted_indexes(entity):
     ``deleted_at IS NULL``, and with both in the index a count of a filter's matches (the list
     page's "10000+") is read from the index alone, where a plain ``(level)`` index made the
     database fetch each of the 10 001 rows to look at its ``deleted_at`` (13 ms → 0.8 ms on
-    SQLite, 100 000 customers). ``id`` comes first: the
-    index keeps the order of its columns and then the id, which keyset pages sort by (with
-    ``deleted_at`` right after the column, SQLite sorted such pages in a temporary b-tree)."""
+    SQLite, 100 000 customers). ``id`` comes first: the index keeps the order of its columns and
+    then the id, which keyset pages sort by (with ``deleted_at`` right after the column, SQLite
+    sorted such pages in a temporary b-tree)."""
     derived = []  # (columns, unique)
     sort = () if entity.is_child else tuple(part.lstrip("-") for part in entity.default_sort.split(","))
     owner = None if entity.is_child else owner_field(entity)

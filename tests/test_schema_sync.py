@@ -6,6 +6,7 @@ import sqlalchemy as sa
 
 from crm.core.errors import BadRequest
 from tests.plugin_fixtures import deals_plugin
+from tests.statements import statements
 
 
 def columns(runtime, table):
@@ -133,16 +134,9 @@ def test_a_filtered_lists_count_is_read_from_the_index_alone(make_runtime, datab
         partner = records.create("partner", {"name": "P"})
         records.create_many("deal", [{"title": f"D{i}", "partner_id": partner["id"] if i % 2 else None} for i in range(8)])
         records.delete("deal", records.list("deal", filters=[("partner_id", "eq", partner["id"])], limit=1).items[0]["id"])
-    sent = []
-
-    def listen(conn, cursor, statement, parameters, context, executemany):
-        sent.append((statement, parameters))
     with rt.transaction() as records:
-        sa.event.listen(rt.engine, "before_cursor_execute", listen)
-        try:
+        with statements(rt.engine, parameters=True) as sent:
             page = records.list("deal", filters=[("partner_id", "eq", partner["id"])], limit=1, count=True)
-        finally:
-            sa.event.remove(rt.engine, "before_cursor_execute", listen)
         assert page.total == 3                       # four link to the partner, one of them is in the recycle bin
         statement, parameters = next((s, p) for s, p in sent if "count(" in s.lower())
         connection = records.session.connection()

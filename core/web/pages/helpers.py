@@ -150,6 +150,10 @@ class Chrome:
         """Checkboxes in labels, escaped (``${structure: ui.checks(...)}``; crm.core.web.pages.markup)."""
         return markup.checks(name, choices)
 
+    def bulk_values(self, fields, new_value, empty, type_to_search):
+        """The list page's bulk-change inputs, escaped (``${structure: ui.bulk_values(...)}``; crm.core.web.pages.markup)."""
+        return markup.bulk_values(fields, new_value, empty, type_to_search)
+
     @cached_property
     def macros(self):
         return {name: get_renderer(f"{TEMPLATES}fields/{name}.pt").implementation().macros["input"] for name in FIELD_MACROS}

@@ -263,7 +263,6 @@ def list_page(request):
     form_fields, editable = widgets.form_fields(records, entity)
     bulk_fields = [f for f in form_fields if f.type in BULK_TYPES and f.name in editable]
     assignable = owner_field(entity) in editable and access.allowed(entity.name, "assign")
-    bulk_items = [bulk_field(request, display, f) for f in bulk_fields]
     return render(request, "list.pt", {
         "entity": entity, "entity_label": entity_label(entity, request.locale_name, plural=True), "state": state,
         "header": header, "rows": rows, "page": page,
@@ -277,9 +276,7 @@ def list_page(request):
         "views": views, "query_string": state.query_string(), "page_sizes": PAGE_SIZES,
         "can_create": access.allowed(entity.name, "create"), "can_delete": access.allowed(entity.name, "delete"),
         "can_update": access.allowed(entity.name, "update"), "can_export": access.allowed(entity.name, "export"),
-        "bulk_fields": bulk_items,
-        "bulk_values_html": markup.bulk_values(bulk_items, _(request, "New value"), _(request, "(empty)"), _(request, "Type to search"))
-        if bulk_items and page.items and access.allowed(entity.name, "update") else "",
+        "bulk_fields": [bulk_field(request, display, f) for f in bulk_fields],
         "owner_choices": None if not assignable or display.many("user") else display.user_choices(),
         "owner_lookup": display.lookup_url("user") if assignable and display.many("user") else None,
         "export_url": request.route_path("page.export", entity=entity.name) + ("?" + state.query_string() if state.query_string() else ""),
