@@ -415,3 +415,37 @@ def test_singleton_entities_have_one_record(make_api):
     error(api.get(f"deal_settings/{first['id']}", status=404), 404)
     assert api.get("deal_settings").json["days"] == 7
     assert {e["name"]: e for e in api.get("meta/entities").json["items"]}["deal_settings"]["singleton"] is True
+
+
+# --- request properties ------------------------------------------------------------------------
+
+class RequestPropertiesPlugin:
+    """A plugin adding a reified property and a method to requests, and a view showing both with
+    the core's own properties (``crm_user``, ``records``)."""
+
+    def __init__(self):
+        self.request_classes = set()
+
+    @hookimpl
+    def crm_web_config(self, config):
+        config.add_request_method(lambda request: f"call #{len(self.request_classes)}", "greeting", reify=True)
+        config.add_request_method(lambda request, n: n * 2, "double")
+        config.add_route("requestprops.show", "/requestprops")
+        config.add_view(self.show, route_name="requestprops.show", renderer="json", permission="read")
+
+    def show(self, request):
+        self.request_classes.add(type(request))
+        return {"greeting": request.greeting, "double": request.double(21), "user": request.crm_user["username"],
+                "deals": len(request.records.list("deal").items)}
+
+
+def test_request_properties_of_plugins_and_the_core_work_on_one_request_class(make_api):
+    plugin = RequestPropertiesPlugin()
+    api = make_api(plugins=[("requestprops", plugin)])
+    new_deal(api)
+    first = api.app.get("/requestprops", headers=api.headers(), status=200).json
+    second = api.app.get("/requestprops", headers=api.headers(), status=200).json
+    assert first == {"greeting": "call #1", "double": 42, "user": "admin", "deals": 1}
+    assert second == first                         # the same class the second time: still "call #1"
+    assert len(plugin.request_classes) == 1        # Pyramid would make a class per request (crm.core.app.request_class_once)
+    api.as_anonymous().app.get("/requestprops", status=302)         # outside /api/v1: to the login page
