@@ -115,6 +115,12 @@ def wrk(url, headers, duration, connections, script):
             "socket_errors": errors.group(1).strip() if errors else ""}
 
 
+def python_path():
+    """The servers' import path: this checkout's bench package, then the caller's own path (a
+    PYTHONPATH naming another checkout's ``crm`` measures that one with this bench)."""
+    return os.pathsep.join([str(Path(__file__).parent.parent), *filter(None, [os.environ.get("PYTHONPATH")])])
+
+
 def settings(pairs):
     for pair in pairs:
         key, sep, value = pair.partition("=")
@@ -160,7 +166,7 @@ def run(args):
                      ("detail", f"/api/v1/{ENTITY}/{sample}", "/bare/detail")]
         payload = {}
         env = {**os.environ, "CRM_BENCH_INSTANCE": str(folder), "CRM_BENCH_PAYLOAD": str(folder / "payload.json"),
-               "CRM_BENCH_SETTINGS": json.dumps(dict(settings(args.setting))), "PYTHONPATH": str(Path(__file__).parent.parent)}
+               "CRM_BENCH_SETTINGS": json.dumps(dict(settings(args.setting))), "PYTHONPATH": python_path()}
         script = folder / "latency.lua"
         script.write_text(LUA)
         results = []

@@ -1,13 +1,18 @@
 """A list's count given up past its time (crm.core.time_limit): the page still comes, with what
 is known ("50+"), and the transaction goes on."""
 import time
+from urllib.parse import urlencode
 
 import pytest
 import sqlalchemy as sa
 
 from crm.core import records as record_service, time_limit
+from crm.core.app import make_app
+from crm.core.runtime import Runtime
+from crm.core.web.pages import lists
 from crm.hooks import hookimpl
 from tests.api_fixtures import PASSWORD, create_user
+from tests.browser import chromium, login, new_page, playwright_api, served
 from tests.test_pages import Site
 
 SQLITE_STEPS = "(WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < {n}) SELECT count(*) FROM c)"
@@ -61,6 +66,8 @@ def slow_site(make_runtime, database_url, monkeypatch):
     site = Site(runtime)
     site.login()
     monkeypatch.setattr(record_service, "COUNT_SECONDS", 1e-6)  # the count can never finish in time
+    monkeypatch.setattr(lists, "PAGE_COUNT_SECONDS", 1e-6)      # (the list page's own, and what it asks for later)
+    monkeypatch.setattr(lists, "COUNT_LATER_SECONDS", 1e-6)
     return site
 
 
@@ -86,3 +93,51 @@ def test_counts_that_finish_in_time_are_exact(make_runtime):
             records.create("customer", {"name": f"客户{n:02d}"})
         page = records.list("customer", limit=50, count=True)
     assert page.total == 60 and not page.count_stopped and page.count_text == "60"
+
+
+def test_a_list_page_that_gives_its_count_up_asks_for_it_afterwards(slow_site, monkeypatch):
+    monkeypatch.setattr(lists, "COUNT_LATER_SECONDS", 30)              # the later count has time enough
+    page = slow_site.get("/app/customer?" + urlencode({"q": "客户", "limit": 20}))
+    assert "共 20+ 条" in page.text                                    # the page did not wait for its count
+    urls = {el["data-count-url"] for el in page.html.select("[data-count-url]")}
+    assert len(urls) == 1 and len(page.html.select("[data-count-url]")) == 2   # the title's count and the footer's
+    url = urls.pop()
+    assert url.startswith("/app/customer/count?") and "q=" in url and "limit=20" in url
+    assert slow_site.get(url).json == {"total": 60, "stopped": False, "text": "共 60 条"}
+    searched = slow_site.get("/app/customer/count?" + urlencode({"q": "客户5", "limit": 20})).json   # 客户50 … 客户59
+    assert searched["total"] == 10 and searched["text"] == "共 10 条"
+    following = page.html.select_one("a[rel=next]")
+    assert "cursor=" in following["href"]
+    second = slow_site.get(following["href"])                              # page 2 counts the same matches
+    assert {el["data-count-url"] for el in second.html.select("[data-count-url]")} == {url}
+    monkeypatch.setattr(lists, "COUNT_LATER_SECONDS", 1e-6)
+    assert slow_site.get(url).json == {"total": None, "stopped": True, "text": None}   # the page keeps "20+"
+    few = slow_site.get("/app/customer?" + urlencode({"q": "客户0"}))                       # ten matches: the page holds them all
+    assert "共 10 条" in few.text and not few.html.select("[data-count-url]")
+    assert "/login" in Site(slow_site.runtime).get(url, status=302).location    # not logged in
+
+
+def test_in_the_browser_the_count_comes_after_the_page(tmp_path, monkeypatch):
+    """list.js fills in the count the page gave up waiting for (Chromium against waitress, SQLite)."""
+    api = playwright_api()
+    (tmp_path / "files").mkdir()
+    runtime = Runtime({"sqlalchemy.url": f"sqlite:///{tmp_path / 'crm.sqlite'}", "crm.instance_dir": str(tmp_path),
+                       "crm.secret": "browser-test-secret-0123456789abcdef"}, extra_plugins=[("slow_rows", SlowRows("sqlite"))])
+    runtime.upgrade()
+    create_user(runtime, "admin")
+    with runtime.transaction() as records:
+        for n in range(60):
+            records.create("customer", {"name": f"客户{n:02d}"})
+    monkeypatch.setattr(lists, "PAGE_COUNT_SECONDS", 1e-6)
+    errors = []
+    try:
+        with served(make_app(runtime)) as base, chromium(api) as browser:
+            page = new_page(browser, errors)
+            login(page, base, "admin", PASSWORD)
+            page.goto(base + "/app/customer?limit=20")
+            page.wait_for_function("document.getElementById('record-count').textContent.indexOf('60') >= 0")
+            assert page.locator("#record-count").text_content() == "共 60 条"
+            assert page.locator("tbody tr").count() == 20
+    finally:
+        runtime.dispose()
+    assert not errors, errors

@@ -72,6 +72,7 @@ ROUTES = [
     ("views.delete", PREFIX + "/" + ENTITY + "/views/" + ID + "/delete", True),
     ("lookup", PREFIX + "/" + ENTITY + "/lookup", True),
     ("similar", PREFIX + "/" + ENTITY + "/similar", True),
+    ("count", PREFIX + "/" + ENTITY + "/count", True),
     ("kanban", PREFIX + "/" + ENTITY + "/kanban", True),
     ("calendar", PREFIX + "/" + ENTITY + "/calendar", True),
     ("detail", PREFIX + "/" + ENTITY + "/" + ID, True),

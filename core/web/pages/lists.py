@@ -1,7 +1,8 @@
 """List pages ``/app/{entity}``: the metadata's list columns, column sorting, quick search,
 a filter panel generated from the filterable fields, keyset paging with a capped count, row
 selection with bulk actions, export, group-by counts and saved views. Also the small JSON
-endpoints the forms call: ``lookup`` (link pickers) and ``similar`` (duplicate-name hint).
+endpoints: ``count`` (the count a list page gave up waiting for), and for the forms ``lookup``
+(link pickers) and ``similar`` (duplicate-name hint).
 
 The query string is the list's whole state, in the API's filter language (``field``,
 ``field__op``), plus ``q``, ``sort``, ``limit``, ``columns``, ``group`` and the paging keys
@@ -28,6 +29,12 @@ from crm.core.registry import text_in
 from crm.core.web.pages.helpers import Display, _, entity_label, flash, page_entity, render, shown_fields
 
 PAGING = ("cursor", "stack")
+# A list page waits this long for its count when the count has to read the table (a quick search,
+# a filter without an index): past it the page shows "50+" at once and asks for the count with
+# ``page.count`` afterwards, which may take COUNT_LATER_SECONDS. Searching a million customers
+# by name, the page no longer waits for the 0.2 s after which it used to give the count up.
+PAGE_COUNT_SECONDS = 0.03
+COUNT_LATER_SECONDS = 2.0
 STATE = ("q", "sort", "limit", "columns", "group", "view") + PAGING
 PAGE_SIZES = (20, 50, 100)
 DEFAULT_LIMIT = 50
@@ -241,7 +248,7 @@ def list_page(request):
     state = ListState(request, entity, display)
     columns = list_columns(records, entity, state.column_names)
     page = records.list(entity.name, filters=state.filters, sort=state.sort, limit=state.limit, cursor=state.cursor,
-                        q=state.q or None, count=True)
+                        q=state.q or None, count=True, count_seconds=PAGE_COUNT_SECONDS)
     display.preload(entity, page.items)
     keys = dict(state.sort_keys())
     header = []
@@ -267,6 +274,8 @@ def list_page(request):
         "entity": entity, "entity_label": entity_label(entity, request.locale_name, plural=True), "state": state,
         "header": header, "rows": rows, "page": page,
         "count": page.count_text,
+        "count_url": request.route_path("page.count", entity=entity.name) + qs_suffix(state.query_string())
+        if page.count_stopped else None,
         "next_url": state.next_url(page.next_cursor) if page.next_cursor else None,
         "previous_url": state.previous_url(), "first_url": state.first_url(),
         "filters": filter_panel(request, state, display, fields), "filter_count": len(state.filters),
@@ -460,6 +469,24 @@ def delete_view(request):
     saved_views.delete(request.dbsession, request.matchdict["id"], user_id=user["id"], admin=bool(user.get("is_admin")))
     flash(request, _(request, "The view was deleted."), "success")
     return HTTPFound(request.route_path("page.list", entity=entity.name))
+
+
+def qs_suffix(query_string):
+    return "?" + query_string if query_string else ""
+
+
+@view_config(route_name="page.count", request_method="GET", permission=security.READ, renderer="json")
+def count(request):
+    """The count of a list page that gave its own up (``count_url`` of list.pt, fetched by
+    list.js): the same query string, counted for up to COUNT_LATER_SECONDS. ``text`` is what
+    the page shows; ``stopped``: this count was given up too (the page keeps its "50+")."""
+    entity = page_entity(request)
+    state = ListState(request, entity, Display(request))
+    page = request.records.list(entity.name, filters=state.filters, sort=state.sort, limit=1, q=state.q or None,
+                                count=True, count_seconds=COUNT_LATER_SECONDS)
+    stopped = page.count_stopped
+    return {"total": page.total, "stopped": stopped,
+            "text": None if stopped else _(request, "Records: ${n}", n=page.count_text)}
 
 
 # --- JSON for the forms -------------------------------------------------------------------------

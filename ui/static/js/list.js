@@ -1,7 +1,17 @@
-/* List page: select all rows, the count of selected rows, and the value input that belongs to the
- * field chosen for a bulk change. */
+/* List page: the count the page gave up waiting for, select all rows, the count of selected rows,
+ * and the value input that belongs to the field chosen for a bulk change. */
 (function () {
   'use strict';
+  var counts = document.querySelectorAll('[data-count-url]');
+  if (counts.length && window.fetch) {
+    fetch(counts[0].getAttribute('data-count-url'), {credentials: 'same-origin', headers: {Accept: 'application/json'}})
+      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (found) {
+        if (!found || found.stopped || !found.text) return;  // the page keeps what it showed ("50+")
+        counts.forEach(function (el) { el.textContent = found.text; });
+      })
+      .catch(function () {});
+  }
   var form = document.getElementById('bulk-form');
   if (!form) return;
   var all = form.querySelector('[data-select-all]');
