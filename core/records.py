@@ -244,11 +244,11 @@ class RecordService:
             raise BadRequest("limit must be a number", {"limit": "not a number"})
         if not 1 <= limit <= MAX_LIMIT:
             raise BadRequest(f"limit must be between 1 and {MAX_LIMIT}", {"limit": f"1 to {MAX_LIMIT}"})
-        conditions = [*where, *(query.filter_clause(entity, f, op, v) for f, op, v in filters)]
+        dialect = self.session.bind.dialect.name
+        conditions = [*where, *(query.filter_clause(entity, f, op, v, dialect) for f, op, v in filters)]
         if q:
             conditions.append(self.search_clause(entity, q))
         keys = query.parse_sort(entity, sort)
-        dialect = self.session.bind.dialect.name
         values = query.decode_cursor(entity, keys, cursor) if cursor else None
         reach = self.access.reach(entity, action)
         visible = self._visible(entity, deleted, action, reach)
@@ -304,7 +304,8 @@ class RecordService:
         for field_name, _, _ in filters:
             if field_name in hidden:
                 raise BadRequest(f"unknown field {field_name!r}", {field_name: "unknown field"})
-        where = [self._visible(entity)] + [query.filter_clause(entity, f, op, v) for f, op, v in filters]
+        dialect = self.session.bind.dialect.name
+        where = [self._visible(entity)] + [query.filter_clause(entity, f, op, v, dialect) for f, op, v in filters]
         if q:
             where.append(self.search_clause(entity, q))
         column, n = entity.table.c[field], sa.func.count().label("n")
@@ -316,7 +317,9 @@ class RecordService:
         q = str(q).strip()
         pattern = "%" + query.escape_like(q) + "%"
         hidden = self.access.hidden_fields(entity.name)
-        clauses = [entity.table.c[f].ilike(pattern, escape="\\") for f in entity.search_fields if f in entity.table.c and f not in hidden]
+        dialect = self.session.bind.dialect.name
+        clauses = [query.any_case_like(entity.table.c[f], pattern, dialect) for f in entity.search_fields
+                   if f in entity.table.c and f not in hidden]
         for field in entity.stored_fields:
             if field.type == "mnemonic" and q.isascii() and q.isalnum():
                 clauses.append(entity.table.c[field.name].like(query.escape_like(q.upper()) + "%", escape="\\"))

@@ -147,7 +147,7 @@ def test_only_administrators_and_user_managers_reach_the_admin_pages(office):
         directory.add_user(records.session, "rep", PASSWORD, now=records.now(), role_names=["sales_rep"])
     rep = Site(rt)
     rep.login("rep")
-    for url in ADMIN_PAGES + [f"/app/admin/users/{user_id(rt, 'hr_wang')}", f"/app/admin/departments/1"]:
+    for url in ADMIN_PAGES + [f"/app/admin/users/{user_id(rt, 'hr_wang')}", "/app/admin/departments/1"]:
         assert rep.get(url, status=403), url
     rep.post("/app/admin/departments", {"name": "偷建的部门"}, status=403)
     assert "用户" not in text_of(rep.get("/app"), ".sidebar a")

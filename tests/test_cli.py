@@ -5,7 +5,6 @@ import subprocess
 import sys
 
 import pytest
-import sqlalchemy as sa
 from click.testing import CliRunner
 
 from crm.core.cli import cli

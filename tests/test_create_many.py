@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from pypinyin import Style, lazy_pinyin
 
 from crm.core import auth, directory as org, importer
-from crm.core.errors import ValidationFailed, Vetoed
+from crm.core.errors import Vetoed
 from crm.core.fieldtypes import TYPES
 from crm.core.mnemonic import mnemonic
 from crm.core.registry import Field

@@ -98,8 +98,8 @@ def test_daily_reminders_once_per_day_and_emailed(make_runtime, smtp, clock):
         records.session.execute(auth.users.update().where(auth.users.c.id == rep).values(email="rep@example.com"))
         silent = records.create("customer", {"name": "沉默客户", "owner_id": rep})
         weekly = records.create("customer", {"name": "周联系客户", "owner_id": rep, "contact_strategy": "every_7_days"})
-        buyer = records.create("customer", {"name": "老买家", "owner_id": rep, "purchase_strategy": "every_30_days",
-                                            "registered_on": "2026-09-01"})
+        records.create("customer", {"name": "老买家", "owner_id": rep, "purchase_strategy": "every_30_days",
+                                    "registered_on": "2026-09-01"})
         records.create("follow_up", {"customer_id": weekly["id"], "subject": "电话", "occurred_at": "2026-11-23T09:00:00",
                                      "next_contact_on": "2026-11-30"})
         records.create("contact", {"name": "王五", "customer_id": silent["id"], "birthday": "1980-12-02", "owner_id": rep})

@@ -249,6 +249,25 @@ def test_list_filters_sort_search_and_keyset_pages(rt, clock):
             records.list("deal", sort="title", cursor="garbage")
 
 
+def test_search_and_contains_ignore_the_case_of_latin_letters_and_take_wildcards_literally(rt):
+    """On SQLite as plain LIKE (no lower() per row and field: query.any_case_like), on PostgreSQL
+    as ILIKE: the same matches on both."""
+    with rt.transaction() as records:
+        for title in ("ABC Trading 上海", "abc trading 北京", "Abacus", "100%_off 促销", "1000 off"):
+            records.create("deal", {"title": title, "stage": "new"})
+        titles = lambda page: sorted(d["title"] for d in page.items)  # noqa: E731
+        with statements(rt.engine) as seen:
+            found = records.list("deal", q="aBc tRADING")
+        assert titles(found) == ["ABC Trading 上海", "abc trading 北京"]
+        if rt.engine.dialect.name == "sqlite":
+            assert not any("lower(" in text for text in seen)
+        assert titles(records.list("deal", filters=[("title", "contains", "TRADING")])) == ["ABC Trading 上海", "abc trading 北京"]
+        assert titles(records.list("deal", filters=[("title", "startswith", "aba")])) == ["Abacus"]
+        assert titles(records.list("deal", q="0%_O")) == ["100%_off 促销"]            # % and _ as themselves
+        assert titles(records.list("deal", filters=[("title", "contains", "%")])) == ["100%_off 促销"]
+        assert records.group_counts("deal", "stage", filters=[("title", "contains", "abc")]) == [("new", 2)]
+
+
 def test_keyset_pages_reach_the_rows_without_a_sort_value_in_order(rt):
     """Where the database sorts NULLs to the end of the sort's direction (descending on SQLite,
     ascending on PostgreSQL), a page after a cursor reads the rows with a value from the cursor's
