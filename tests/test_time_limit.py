@@ -115,6 +115,8 @@ def test_a_list_page_that_gives_its_count_up_asks_for_it_afterwards(slow_site, m
     few = slow_site.get("/app/customer?" + urlencode({"q": "客户0"}))                       # ten matches: the page holds them all
     assert "共 10 条" in few.text and not few.html.select("[data-count-url]")
     assert "/login" in Site(slow_site.runtime).get(url, status=302).location    # not logged in
+    slow_site.get("/app/customer/count?" + urlencode({"created_at__gt": "not a date"}), status=400)  # as the page answers it
+    slow_site.get("/app/customer?" + urlencode({"created_at__gt": "not a date"}), status=400)
 
 
 def test_in_the_browser_the_count_comes_after_the_page(tmp_path, monkeypatch):
