@@ -18,6 +18,7 @@ import re
 import shutil
 import sys
 import tempfile
+from html import unescape
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -82,7 +83,7 @@ class Crm:
 def count_url(html):
     """The URL list.js asks for the count a list page gave up waiting for, or None."""
     found = re.search(r'data-count-url="([^"]+)"', html)
-    return found.group(1).replace("&amp;", "&") if found else None
+    return unescape(found.group(1)) if found else None
 
 
 def page_ids(html):

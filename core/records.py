@@ -105,6 +105,11 @@ class RecordService:
     def db(self):
         return self.session
 
+    @property
+    def dialect(self):
+        """The database's name: ``sqlite`` or ``postgresql``."""
+        return self.session.bind.dialect.name
+
     def as_system(self):
         """The same transaction without a person: for hooks and jobs that keep read-only fields
         (statistics, states) up to date."""
@@ -165,7 +170,7 @@ class RecordService:
             scope = self.access.clause(entity, "read")  # as _visible: the recycle-bin state is in the statement
             if scope is not None:
                 stmt = stmt.where(scope)
-        if lock and self.session.bind.dialect.name == "postgresql":
+        if lock and self.dialect == "postgresql":
             stmt = stmt.with_for_update()
         result = self._read(stmt, {"record_id": record_id})
         values = result.first()
@@ -244,7 +249,7 @@ class RecordService:
             raise BadRequest("limit must be a number", {"limit": "not a number"})
         if not 1 <= limit <= MAX_LIMIT:
             raise BadRequest(f"limit must be between 1 and {MAX_LIMIT}", {"limit": f"1 to {MAX_LIMIT}"})
-        dialect = self.session.bind.dialect.name
+        dialect = self.dialect
         conditions = [*where, *(query.filter_clause(entity, f, op, v, dialect) for f, op, v in filters)]
         if q:
             conditions.append(self.search_clause(entity, q))
@@ -304,8 +309,7 @@ class RecordService:
         for field_name, _, _ in filters:
             if field_name in hidden:
                 raise BadRequest(f"unknown field {field_name!r}", {field_name: "unknown field"})
-        dialect = self.session.bind.dialect.name
-        where = [self._visible(entity)] + [query.filter_clause(entity, f, op, v, dialect) for f, op, v in filters]
+        where = [self._visible(entity)] + [query.filter_clause(entity, f, op, v, self.dialect) for f, op, v in filters]
         if q:
             where.append(self.search_clause(entity, q))
         column, n = entity.table.c[field], sa.func.count().label("n")
@@ -317,8 +321,7 @@ class RecordService:
         q = str(q).strip()
         pattern = "%" + query.escape_like(q) + "%"
         hidden = self.access.hidden_fields(entity.name)
-        dialect = self.session.bind.dialect.name
-        clauses = [query.any_case_like(entity.table.c[f], pattern, dialect) for f in entity.search_fields
+        clauses = [query.any_case_like(entity.table.c[f], pattern, self.dialect) for f in entity.search_fields
                    if f in entity.table.c and f not in hidden]
         for field in entity.stored_fields:
             if field.type == "mnemonic" and q.isascii() and q.isalnum():
@@ -747,7 +750,7 @@ class RecordService:
         instead the ids are given here as SQLite itself would give them (one more than the
         largest rowid, the table having no AUTOINCREMENT): the transaction holds the write lock."""
         table = entity.table
-        if self.session.bind.dialect.name != "sqlite":
+        if self.dialect != "sqlite":
             insert = table.insert().returning(table.c.id, sort_by_parameter_order=True)
             return list(self.session.execute(insert, rows).scalars())
         first = (self.session.execute(sa.select(sa.func.max(table.c.id))).scalar() or 0) + 1

@@ -22,12 +22,13 @@ def playwright_api():
     return api
 
 
-def sqlite_runtime(folder):
-    """A fresh, upgraded SQLite instance in ``folder`` (what a browser test serves)."""
+def sqlite_runtime(folder, extra_plugins=()):
+    """A fresh, upgraded SQLite instance in ``folder`` (what a browser test serves), with
+    ``extra_plugins`` ((name, object) pairs) besides the installed ones."""
     from crm.core.runtime import Runtime
     (folder / "files").mkdir(exist_ok=True)
     runtime = Runtime({"sqlalchemy.url": f"sqlite:///{folder / 'crm.sqlite'}", "crm.instance_dir": str(folder),
-                       "crm.secret": "browser-test-secret-0123456789abcdef"})
+                       "crm.secret": "browser-test-secret-0123456789abcdef"}, extra_plugins=extra_plugins)
     runtime.upgrade()
     return runtime
 

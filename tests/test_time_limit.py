@@ -8,11 +8,10 @@ import sqlalchemy as sa
 
 from crm.core import records as record_service, time_limit
 from crm.core.app import make_app
-from crm.core.runtime import Runtime
 from crm.core.web.pages import lists
 from crm.hooks import hookimpl
 from tests.api_fixtures import PASSWORD, create_user
-from tests.browser import chromium, login, new_page, playwright_api, served
+from tests.browser import chromium, login, new_page, playwright_api, served, sqlite_runtime
 from tests.test_pages import Site
 
 SQLITE_STEPS = "(WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < {n}) SELECT count(*) FROM c)"
@@ -112,7 +111,7 @@ def test_a_list_page_that_gives_its_count_up_asks_for_it_afterwards(slow_site, m
     assert {el["data-count-url"] for el in second.html.select("[data-count-url]")} == {url}
     monkeypatch.setattr(lists, "COUNT_LATER_SECONDS", 1e-6)
     assert slow_site.get(url).json == {"total": None, "stopped": True, "text": None}   # the page keeps "20+"
-    few = slow_site.get("/app/customer?" + urlencode({"q": "客户0"}))                       # ten matches: the page holds them all
+    few = slow_site.get("/app/customer?" + urlencode({"q": "客户0"}))  # ten matches: the page holds them all
     assert "共 10 条" in few.text and not few.html.select("[data-count-url]")
     assert "/login" in Site(slow_site.runtime).get(url, status=302).location    # not logged in
     slow_site.get("/app/customer/count?" + urlencode({"created_at__gt": "not a date"}), status=400)  # as the page answers it
@@ -122,10 +121,7 @@ def test_a_list_page_that_gives_its_count_up_asks_for_it_afterwards(slow_site, m
 def test_in_the_browser_the_count_comes_after_the_page(tmp_path, monkeypatch):
     """list.js fills in the count the page gave up waiting for (Chromium against waitress, SQLite)."""
     api = playwright_api()
-    (tmp_path / "files").mkdir()
-    runtime = Runtime({"sqlalchemy.url": f"sqlite:///{tmp_path / 'crm.sqlite'}", "crm.instance_dir": str(tmp_path),
-                       "crm.secret": "browser-test-secret-0123456789abcdef"}, extra_plugins=[("slow_rows", SlowRows("sqlite"))])
-    runtime.upgrade()
+    runtime = sqlite_runtime(tmp_path, extra_plugins=[("slow_rows", SlowRows("sqlite"))])
     create_user(runtime, "admin")
     with runtime.transaction() as records:
         for n in range(60):

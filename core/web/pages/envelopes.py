@@ -22,7 +22,7 @@ from pyramid.view import view_config
 from crm.core.errors import BadRequest
 from crm.core.web import security
 from crm.core.web.pages.helpers import Display, _, entity_label, page_entity, render
-from crm.core.web.pages.lists import ListState
+from crm.core.web.pages.lists import ListState, qs_suffix
 
 SETTINGS = "system_settings"
 DEFAULT_SIZE = "220x110"
@@ -58,7 +58,7 @@ def batch_url(request, entity, query_string):
     """The list page's link: envelopes for every record of its current filter."""
     if not offered(entity):
         return None
-    return request.route_path("page.envelopes", entity=entity.name) + ("?" + query_string if query_string else "")
+    return request.route_path("page.envelopes", entity=entity.name) + qs_suffix(query_string)
 
 
 def fill(template, values):

@@ -138,7 +138,7 @@ class ListState:
     def url(self, **changes):
         pairs = self.pairs(**changes)
         path = self.request.route_path("page.list", entity=self.entity.name)
-        return path + ("?" + urlencode(pairs) if pairs else "")
+        return path + qs_suffix(urlencode(pairs))
 
     def query_string(self, drop=("view",) + PAGING):
         return urlencode([(k, v) for k, v in self.params.items() if k not in drop and not k.startswith("_")])
@@ -288,7 +288,7 @@ def list_page(request):
         "bulk_fields": [bulk_field(request, display, f) for f in bulk_fields],
         "owner_choices": None if not assignable or display.many("user") else display.user_choices(),
         "owner_lookup": display.lookup_url("user") if assignable and display.many("user") else None,
-        "export_url": request.route_path("page.export", entity=entity.name) + ("?" + state.query_string() if state.query_string() else ""),
+        "export_url": request.route_path("page.export", entity=entity.name) + qs_suffix(state.query_string()),
         "export_xlsx_url": request.route_path("page.export", entity=entity.name) + "?" + urlencode([("format", "xlsx")]) +
                            ("&" + state.query_string() if state.query_string() else ""),
         "import_url": request.route_path("page.import", entity=entity.name) if access.allowed(entity.name, "import") else None,
@@ -472,6 +472,7 @@ def delete_view(request):
 
 
 def qs_suffix(query_string):
+    """``?`` and the query string, or nothing for an empty one."""
     return "?" + query_string if query_string else ""
 
 
