@@ -281,7 +281,7 @@ class RecordService:
         rows = self._complete(entity, rows, children=False, present=_linked(self.model, entity, rows))
         return Page(self._strip(entity, rows), next_cursor, total, stopped)
 
-    def _count(self, entity, where, bounded=True, seconds=COUNT_SECONDS):
+    def _count(self, entity, where, *, bounded, seconds):
         """(the number of matches or None above COUNT_CAP, whether counting was given up).
 
         ``bounded``: the count may have to read the table to find its matches (a quick search,

@@ -270,11 +270,12 @@ def list_page(request):
     form_fields, editable = widgets.form_fields(records, entity)
     bulk_fields = [f for f in form_fields if f.type in BULK_TYPES and f.name in editable]
     assignable = owner_field(entity) in editable and access.allowed(entity.name, "assign")
+    query_string = state.query_string()
     return render(request, "list.pt", {
         "entity": entity, "entity_label": entity_label(entity, request.locale_name, plural=True), "state": state,
         "header": header, "rows": rows, "page": page,
         "count": page.count_text,
-        "count_url": request.route_path("page.count", entity=entity.name) + qs_suffix(state.query_string())
+        "count_url": request.route_path("page.count", entity=entity.name) + qs_suffix(query_string)
         if page.count_stopped else None,
         "next_url": state.next_url(page.next_cursor) if page.next_cursor else None,
         "previous_url": state.previous_url(), "first_url": state.first_url(),
@@ -282,17 +283,17 @@ def list_page(request):
         "group": group_panel(request, state, display),
         "groupable": [(f.name, f.label_in(request.locale_name)) for f in all_fields if f.type in GROUPABLE],
         "all_columns": [(f.name, f.label_in(request.locale_name), f in columns) for f in all_fields],
-        "views": views, "query_string": state.query_string(), "page_sizes": PAGE_SIZES,
+        "views": views, "query_string": query_string, "page_sizes": PAGE_SIZES,
         "can_create": access.allowed(entity.name, "create"), "can_delete": access.allowed(entity.name, "delete"),
         "can_update": access.allowed(entity.name, "update"), "can_export": access.allowed(entity.name, "export"),
         "bulk_fields": [bulk_field(request, display, f) for f in bulk_fields],
         "owner_choices": None if not assignable or display.many("user") else display.user_choices(),
         "owner_lookup": display.lookup_url("user") if assignable and display.many("user") else None,
-        "export_url": request.route_path("page.export", entity=entity.name) + qs_suffix(state.query_string()),
+        "export_url": request.route_path("page.export", entity=entity.name) + qs_suffix(query_string),
         "export_xlsx_url": request.route_path("page.export", entity=entity.name) + "?" + urlencode([("format", "xlsx")]) +
-                           ("&" + state.query_string() if state.query_string() else ""),
+                           ("&" + query_string if query_string else ""),
         "import_url": request.route_path("page.import", entity=entity.name) if access.allowed(entity.name, "import") else None,
-        "envelopes_url": envelopes.batch_url(request, entity, state.query_string()),
+        "envelopes_url": envelopes.batch_url(request, entity, query_string),
         "kanban_url": request.route_path("page.kanban", entity=entity.name) if entity.spec.get("kanban") else None,
         "calendar_url": request.route_path("page.calendar", entity=entity.name)
         if any(f.calendar for f in entity.fields.values()) else None,
