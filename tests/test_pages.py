@@ -792,6 +792,8 @@ def test_option_and_checkbox_markup_is_escaped_and_marks_the_chosen():
         '<option value="a&amp;b" selected="selected">&lt;i&gt;&quot;甲&quot;&lt;/i&gt;</option><option value="c">乙</option>'
     assert markup.options([("x", "X"), (2, "二")], selected=2) == '<option value="x">X</option><option value="2" selected="selected">二</option>'
     assert markup.options([("", None)]) == '<option value=""></option>'
+    assert [markup.options([(c, "甲" + c)]) for c in "&<>\"'"] == [  # each alone, at either end
+        f'<option value="{e}">甲{e}</option>' for e in ("&amp;", "&lt;", "&gt;", "&quot;", "&#x27;")]
     assert markup.checks('a"b', [("v<", "标签>", True), ("w", "W", None)]) == (
         '<label class="check"><input type="checkbox" name="a&quot;b" value="v&lt;" checked="checked"> 标签&gt;</label>'
         '<label class="check"><input type="checkbox" name="w" value="w"> W</label>').replace('name="w"', 'name="a&quot;b"')

@@ -7,11 +7,18 @@ with 100 custom fields writes ~550 options and ~480 checkboxes (written here wit
 the page costs 11 % fewer instructions; the edit form 7 %).
 The markup is the same as the template wrote (``checked="checked"``, ``selected="selected"``).
 """
+import re
 from html import escape
+
+_NEEDS_ESCAPING = re.compile(r"[&<>\"']").search
 
 
 def _text(value):
-    return escape("" if value is None else str(value))
+    """``value`` as HTML text. Most texts hold none of ``&<>"'``: finding that out with one regular
+    expression takes a third of the time of ``html.escape``'s five replacements, which were a tenth
+    of a list page (2,300 texts)."""
+    text = "" if value is None else str(value)
+    return escape(text) if _NEEDS_ESCAPING(text) else text
 
 
 def options(choices, selected=None):
