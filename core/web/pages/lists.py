@@ -303,7 +303,7 @@ def list_page(request):
 
 def table_row(request, display, entity, columns, record):
     """A row: its cells as HTML (crm.core.web.pages.markup.cells); the title column (else the first) links to the record."""
-    url = request.route_path("page.detail", entity=entity.name, id=record["id"])
+    url = display.detail_url(entity.name, record["id"])
     title = request.records.title(entity, record)
     link_at = next((i for i, f in enumerate(columns) if f.name == entity.title_field), 0)
     cells = []
