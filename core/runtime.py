@@ -76,7 +76,11 @@ def make_engine(url, pool_size=POOL_SIZE, sqlite_mmap_mb=SQLITE_MMAP_MB):
             # (SQLITE_BUSY_SNAPSHOT) whenever another writer committed in between
             connection.exec_driver_sql("BEGIN IMMEDIATE" if connection.get_execution_options().get("crm_write") else "BEGIN")
         return engine
-    engine = sa.create_engine(url, pool_size=pool_size, json_serializer=json_text)
+    connect_args = {}
+    if sa.engine.make_url(url).get_driver_name() == "psycopg":
+        from crm.core.pg_cursor import LazyDescriptionCursor
+        connect_args["cursor_factory"] = LazyDescriptionCursor
+    engine = sa.create_engine(url, pool_size=pool_size, json_serializer=json_text, connect_args=connect_args)
     ping_when_idle(engine, PING_AFTER_IDLE_SECONDS)
     return engine
 

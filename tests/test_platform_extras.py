@@ -198,6 +198,38 @@ def test_a_postgresql_connection_is_checked_before_use_when_it_waited_in_the_poo
             engine.dispose()
 
 
+def test_postgresql_cursors_describe_their_columns_only_when_asked():
+    """The engine's psycopg cursors make cursor.description's columns when one is read
+    (crm.core.pg_cursor): the same columns as psycopg's, len() and truth without them."""
+    import psycopg
+
+    from crm.core.runtime import make_engine
+    from tests.conftest import PG_AVAILABLE, PG_URL
+    if not PG_AVAILABLE:
+        pytest.skip("PostgreSQL is not reachable at " + PG_URL)
+    engine = make_engine(PG_URL, pool_size=1)
+    with engine.connect() as connection:
+        cursor = connection.connection.dbapi_connection.cursor()
+        cursor.execute("SELECT 1 AS one, 'x'::text AS two, now() AS three")
+        lazy = cursor.description
+        assert len(lazy) == 3 and lazy and lazy._columns is None  # nothing made yet
+        stock = psycopg.Cursor.description.fget(cursor)
+        assert [(c.name, c.type_code) for c in lazy] == [(c.name, c.type_code) for c in stock] == \
+            [("one", 23), ("two", 25), ("three", 1184)]
+        assert lazy[-1].name == "three" and [c.name for c in lazy[1:]] == ["two", "three"]
+        cursor.execute("SET LOCAL statement_timeout = 0")
+        assert cursor.description is None
+        cursor.execute("SELECT 1 AS one")
+        moved_on = cursor.description
+        cursor.execute("SELECT 2 AS two")
+        with pytest.raises(psycopg.InterfaceError):
+            moved_on[0]
+        assert cursor.description[0].name == "two"
+        # and through SQLAlchemy, by name, as every query of the CRM reads its rows
+        assert connection.exec_driver_sql("SELECT 5 AS five, 6 AS six").mappings().one() == {"five": 5, "six": 6}
+    engine.dispose()
+
+
 def test_json_writes_keys_that_are_not_strings_as_strings():
     """orjson's option for such keys is asked for only when a document has one (it halves its speed)."""
     import datetime as dt
