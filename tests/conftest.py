@@ -75,6 +75,15 @@ def database_url(request, tmp_path):
 
 
 @pytest.fixture
+def pg_url():
+    """The PostgreSQL server's URL, for a test of what happens on PostgreSQL alone (the engine's
+    pool and driver); skipped where there is no server."""
+    if not PG_AVAILABLE:
+        pytest.skip("PostgreSQL is not reachable at " + PG_URL)
+    return PG_URL
+
+
+@pytest.fixture
 def instance_dir(tmp_path):
     path = tmp_path / "instance"
     (path / "custom").mkdir(parents=True)

@@ -157,17 +157,14 @@ def test_sqlite_reads_its_file_through_a_memory_map(tmp_path, monkeypatch):
     assert mapped_bytes(**{"crm.database.sqlite_mmap_mb": "0"}) == {0}
 
 
-def test_a_postgresql_connection_is_checked_before_use_when_it_waited_in_the_pool(monkeypatch):
+def test_a_postgresql_connection_is_checked_before_use_when_it_waited_in_the_pool(pg_url, monkeypatch):
     """A pooled connection the server closed while it was idle is replaced before a request gets
     it; one used a moment ago is handed out without that round trip (its first statement fails
     if the server closed it meanwhile, and the pool is then made anew)."""
     import sqlalchemy as sa
 
     from crm.core import runtime as runtime_module
-    from tests.conftest import PG_AVAILABLE, PG_URL
-    if not PG_AVAILABLE:
-        pytest.skip("PostgreSQL is not reachable at " + PG_URL)
-    admin = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    admin = sa.create_engine(pg_url, isolation_level="AUTOCOMMIT")
 
     def close_on_the_server(pid):
         with admin.connect() as connection:
@@ -178,9 +175,9 @@ def test_a_postgresql_connection_is_checked_before_use_when_it_waited_in_the_poo
             return connection.exec_driver_sql("SELECT pg_backend_pid()").scalar()
 
     monkeypatch.setattr(runtime_module, "PING_AFTER_IDLE_SECONDS", 0)
-    waited = runtime_module.make_engine(PG_URL, pool_size=1)
+    waited = runtime_module.make_engine(pg_url, pool_size=1)
     monkeypatch.setattr(runtime_module, "PING_AFTER_IDLE_SECONDS", 3600)
-    recent = runtime_module.make_engine(PG_URL, pool_size=1)
+    recent = runtime_module.make_engine(pg_url, pool_size=1)
     try:
         first = backend(waited)
         assert backend(waited) == first  # pooled
@@ -198,16 +195,13 @@ def test_a_postgresql_connection_is_checked_before_use_when_it_waited_in_the_poo
             engine.dispose()
 
 
-def test_postgresql_cursors_describe_their_columns_only_when_asked():
+def test_postgresql_cursors_describe_their_columns_only_when_asked(pg_url):
     """The engine's psycopg cursors make cursor.description's columns when one is read
     (crm.core.pg_cursor): the same columns as psycopg's, len() and truth without them."""
     import psycopg
 
     from crm.core.runtime import make_engine
-    from tests.conftest import PG_AVAILABLE, PG_URL
-    if not PG_AVAILABLE:
-        pytest.skip("PostgreSQL is not reachable at " + PG_URL)
-    engine = make_engine(PG_URL, pool_size=1)
+    engine = make_engine(pg_url, pool_size=1)
     with engine.connect() as connection:
         cursor = connection.connection.dbapi_connection.cursor()
         cursor.execute("SELECT 1 AS one, 'x'::text AS two, now() AS three")
