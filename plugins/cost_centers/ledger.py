@@ -44,7 +44,7 @@ def lock(ctx, cost_center_id):
     """The cost center row, locked until the transaction ends (PostgreSQL ``FOR UPDATE``)."""
     table = ctx.entity("cost_center").table
     stmt = sa.select(table).where(table.c.id == cost_center_id, table.c.deleted_at.is_(None))
-    if ctx.session.bind.dialect.name == "postgresql":
+    if ctx.dialect == "postgresql":
         stmt = stmt.with_for_update()
     row = ctx.session.execute(stmt).mappings().first()
     if row is None:

@@ -95,7 +95,7 @@ def _lock_customer(ctx, customer_id):
     """Lock the customer's row for the rest of the transaction; its balance."""
     table = ctx.entity("customer").table
     stmt = sa.select(table.c.id, table.c.points_balance).where(table.c.id == customer_id, table.c.deleted_at.is_(None))
-    if ctx.session.bind.dialect.name == "postgresql":
+    if ctx.dialect == "postgresql":
         stmt = stmt.with_for_update()
     row = ctx.session.execute(stmt).first()
     if row is None:

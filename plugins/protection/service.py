@@ -160,7 +160,7 @@ def _limits_for(ctx, user_id):
 
 def _lock_user(ctx, user_id):
     stmt = sa.select(users.c.id).where(users.c.id == user_id)
-    if ctx.session.bind.dialect.name == "postgresql":
+    if ctx.dialect == "postgresql":
         stmt = stmt.with_for_update()
     if ctx.session.execute(stmt).first() is None:
         raise ValidationFailed(f"no user {user_id}", {"owner_id": "unknown user"})
@@ -367,7 +367,7 @@ def claim_random(ctx, count):
     if scope is not None:
         stmt = stmt.where(scope)
     stmt = stmt.order_by(sa.func.random()).limit(take)
-    if ctx.session.bind.dialect.name == "postgresql":
+    if ctx.dialect == "postgresql":
         stmt = stmt.with_for_update(skip_locked=True, of=table)
     claimed = []
     for customer_id in ctx.session.execute(stmt).scalars().all():
@@ -456,7 +456,7 @@ def approvers(ctx, user_id):
 def _pending(ctx, request_id):
     table = ctx.entity(REQUEST).table
     stmt = sa.select(table).where(table.c.id == request_id, table.c.deleted_at.is_(None))
-    if ctx.session.bind.dialect.name == "postgresql":
+    if ctx.dialect == "postgresql":
         stmt = stmt.with_for_update()
     row = ctx.session.execute(stmt).mappings().first()
     if row is None:

@@ -31,7 +31,7 @@ def row(ctx, name, record_id, lock=False):
         return None
     table = ctx.entity(name).table
     stmt = sa.select(table).where(table.c.id == record_id)
-    if lock and ctx.session.bind.dialect.name == "postgresql":
+    if lock and ctx.dialect == "postgresql":
         stmt = stmt.with_for_update()
     found = ctx.session.execute(stmt).mappings().first()
     return dict(found) if found else None

@@ -31,7 +31,7 @@ def claim(ctx, sn, record_id=None):
     """Make sure no other record has ``sn`` (recycle bin included), waiting on PostgreSQL for a
     concurrent transaction entering the same SN to finish. Raises Veto on the ``sn`` field."""
     session = ctx.session
-    if session.bind.dialect.name == "postgresql":
+    if ctx.dialect == "postgresql":
         key = int.from_bytes(hashlib.blake2b(sn.encode("utf-8"), digest_size=4).digest(), "big", signed=True)
         try:
             with session.begin_nested():
