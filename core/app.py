@@ -20,50 +20,40 @@ def main(global_config, **settings):
 
 def _dbsession(request):
     """The request's session, joined to its transaction (pyramid_tm) as ``zope.sqlalchemy.register``
-    would join it: "changed" for writing requests (committed), "active" for reading ones."""
+    would join it, but "changed" from the start for reading requests too: their transaction ends
+    with COMMIT when they succeed (ROLLBACK on an error, as any request's). Nothing was written,
+    so COMMIT and ROLLBACK do the same in the database, but psycopg forgets the statements it
+    prepared on the connection at every ROLLBACK: on PostgreSQL, reading requests would never
+    reuse a plan. (Being changed from the start, a session needs none of zope.sqlalchemy's
+    listeners that mark it changed after a flush or an UPDATE.)"""
     write = request.method not in ("GET", "HEAD", "OPTIONS")
     sessions = request.registry.crm_request_sessions
-    return request.registry.crm.session(write, maker=lambda: sessions(info={
-        TM_KEY: request.tm, STATE_KEY: zope.sqlalchemy.datamanager.STATUS_CHANGED if write else zope.sqlalchemy.datamanager.STATUS_ACTIVE}))
+    return request.registry.crm.session(write, maker=lambda: sessions(info={TM_KEY: request.tm}))
 
 
-TM_KEY, STATE_KEY = "crm.transaction_manager", "crm.transaction_state"  # session.info of request sessions
+TM_KEY = "crm.transaction_manager"  # session.info of request sessions
 
 
 class RequestSessionEvents:
     """zope.sqlalchemy's listeners, registered once on the sessionmaker of request sessions instead of
-    on every session (seven ``event.listen`` calls a request cost more than the token check); each
-    session names its transaction manager and initial state in ``session.info``."""
+    on every session (registered per session, they cost a request more than its token check); each
+    session names its transaction manager in ``session.info``."""
 
     def after_begin(self, session, transaction, connection):
-        zope.sqlalchemy.datamanager.join_transaction(session, session.info[STATE_KEY], session.info[TM_KEY])
+        zope.sqlalchemy.datamanager.join_transaction(session, zope.sqlalchemy.datamanager.STATUS_CHANGED, session.info[TM_KEY])
 
     def after_attach(self, session, instance):
-        zope.sqlalchemy.datamanager.join_transaction(session, session.info[STATE_KEY], session.info[TM_KEY])
-
-    def after_flush(self, session, flush_context):
-        zope.sqlalchemy.mark_changed(session, session.info[TM_KEY])
-
-    def after_bulk_update(self, update_context):
-        zope.sqlalchemy.mark_changed(update_context.session, update_context.session.info[TM_KEY])
-
-    def after_bulk_delete(self, delete_context):
-        zope.sqlalchemy.mark_changed(delete_context.session, delete_context.session.info[TM_KEY])
+        zope.sqlalchemy.datamanager.join_transaction(session, zope.sqlalchemy.datamanager.STATUS_CHANGED, session.info[TM_KEY])
 
     def before_commit(self, session):
         assert session.in_nested_transaction() or session.info[TM_KEY].get().status == zope.sqlalchemy.datamanager.ZopeStatus.COMMITTING, \
             "Transaction must be committed using the transaction manager"
 
-    def do_orm_execute(self, execute_state):
-        if execute_state.is_orm_statement and (execute_state.is_update or execute_state.is_insert or execute_state.is_delete):
-            zope.sqlalchemy.mark_changed(execute_state.session, execute_state.session.info[TM_KEY])
-
 
 def request_sessionmaker(runtime):
     maker = sessionmaker(bind=runtime.engine)
     events = RequestSessionEvents()
-    for name in ("after_begin", "after_attach", "after_flush", "after_bulk_update", "after_bulk_delete", "before_commit",
-                 "do_orm_execute"):
+    for name in ("after_begin", "after_attach", "before_commit"):
         sa.event.listen(maker, name, getattr(events, name))
     return maker
 

@@ -449,3 +449,25 @@ def test_request_properties_of_plugins_and_the_core_work_on_one_request_class(ma
     assert second == first                         # the same class the second time: still "call #1"
     assert len(plugin.request_classes) == 1        # Pyramid would make a class per request (crm.core.app.request_class_once)
     api.as_anonymous().app.get("/requestprops", status=302)         # outside /api/v1: to the login page
+
+
+def test_a_reading_request_commits_when_it_succeeds_so_postgresql_keeps_its_prepared_statements(make_api):
+    """A GET's transaction ends with COMMIT when the request succeeded and with ROLLBACK when it
+    failed. On PostgreSQL that keeps psycopg's prepared statements: it forgets them all at every
+    ROLLBACK, so that the list's query would be planned again on every request."""
+    api = make_api(**{"crm.database.pool_size": "1"})       # one connection: every request on it
+    engine, ends = api.runtime.engine, []
+    sa.event.listen(engine, "commit", lambda connection: ends.append("COMMIT"))
+    sa.event.listen(engine, "rollback", lambda connection: ends.append("ROLLBACK"))
+    new_deal(api, title="prepared")
+    del ends[:]
+    for _ in range(7):                                       # psycopg prepares at the fifth execution
+        assert api.get("deal", {"q": "prepared"}).json["items"][0]["title"] == "prepared"
+    assert ends == ["COMMIT"] * 7
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as connection:                 # the connection the requests used
+            prepared = connection.exec_driver_sql("SELECT statement FROM pg_prepared_statements").scalars().all()
+        assert any(statement.startswith("SELECT deal.id") and "ILIKE" in statement for statement in prepared), prepared
+    del ends[:]
+    error(api.get("deal/999999", status=404), 404, "not_found")
+    assert ends == ["ROLLBACK"]

@@ -8,6 +8,7 @@ from crm.core import access, auth, directory as org, plugins, workflow
 from crm.core.errors import ConfigurationError
 from crm.core.tables import role_seeds, roles
 from crm.hooks import hookimpl
+from tests.test_pages import site  # noqa: F401 (fixture)
 
 LOYALTY = {"name": "loyalty_tier", "label": {"zh_CN": "会员等级", "en": "Loyalty tier"},
            "fields": {"name": {"type": "text", "required": True}}}
@@ -188,3 +189,19 @@ def test_the_default_roles_run_an_expense_approval(make_runtime):
 def _fresh(runtime, user):
     with runtime.transaction() as records:
         return auth.get_user(records.session, user_id=user["id"])
+
+
+def test_menu_entries_placing_an_entity_under_a_heading_show_the_entitys_label(site):
+    """A plugin's entry that names an entity and no label (the protection, points, projects,
+    service and cost-center plugins place their entities so) shows the entity's plural label in
+    the user's language, not its name."""
+    names = set(site.runtime.metadata.entities)
+
+    def sidebar():
+        return [a.text for a in site.get("/app").html.select(".sidebar a")]
+
+    chinese = sidebar()
+    assert {"领用申请", "项目"} <= set(chinese) and not names & set(chinese), names & set(chinese)
+    site.post("/locale", {"locale": "en", "next": "/app"})
+    english = sidebar()
+    assert {"Claim requests", "Projects"} <= set(english) and not names & set(english), names & set(english)

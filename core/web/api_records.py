@@ -15,7 +15,6 @@ return JSON (:func:`crm.core.records.record_to_json`). No entity has code of its
 
 Child-table entities (``child_of``) are saved with their parent and are no resource of their own.
 """
-import zope.sqlalchemy
 from pyramid.response import Response
 from pyramid.view import view_config
 
@@ -62,7 +61,6 @@ def list_records(request):
     if entity.singleton:
         query_params(request)
         record = request.records.singleton(entity.name)
-        zope.sqlalchemy.mark_changed(request.dbsession)  # keep the record made on first use
         return as_json(request, entity, record)
     params = ListParams(request)
     filters = query.parse_filters(entity, FilterPairs(params.filters))

@@ -188,15 +188,16 @@ def build_menu(request):
         for item in items or []:
             if not menu_entry_allowed(records, item):
                 continue
-            url = item.get("url")
+            url, label = item.get("url"), item.get("label")
             if item.get("entity"):
                 target = runtime.metadata.entities.get(item["entity"])
                 if target is None or target.is_child:
                     continue
                 url = url or request.route_path("page.list", entity=target.name)
+                label = label or entity_label(target, locale, plural=True)  # a placement names the entity alone
             if item.get("entity") and not item.get("url"):  # the plugin's placement replaces the default entry of that entity
                 entries = [e for e in entries if not (e.get("entity") == item["entity"] and e.get("default"))]
-            entries.append({"id": item.get("id") or url, "label": text_in(item.get("label") or item.get("id") or "?", locale),
+            entries.append({"id": item.get("id") or url, "label": text_in(label or item.get("id") or "?", locale),
                             "order": item.get("order", 500), "url": url, "parent": item.get("parent"), "entity": item.get("entity")})
     admin = []
     if records.access.has("recycle_bin"):

@@ -15,7 +15,6 @@ import tempfile
 from pathlib import Path
 from urllib.parse import parse_qsl, quote, urlencode
 
-import zope.sqlalchemy
 from pyramid.httpexceptions import HTTPFound
 from pyramid.response import Response
 from pyramid.view import view_config
@@ -242,7 +241,6 @@ def list_page(request):
     records = request.records
     if entity.singleton:
         record = records.singleton(entity.name)
-        zope.sqlalchemy.mark_changed(request.dbsession)  # keep the record made on first use
         return HTTPFound(request.route_path("page.detail", entity=entity.name, id=record["id"]))
     display = Display(request)
     state = ListState(request, entity, display)
