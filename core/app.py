@@ -36,8 +36,8 @@ TM_KEY = "crm.transaction_manager"  # session.info of request sessions
 
 class RequestSessionEvents:
     """zope.sqlalchemy's listeners, registered once on the sessionmaker of request sessions instead of
-    on every session (registered per session, they cost a request more than its token check); each
-    session names its transaction manager in ``session.info``."""
+    on every session as ``zope.sqlalchemy.register`` does; each session names its transaction
+    manager in ``session.info``."""
 
     def after_begin(self, session, transaction, connection):
         zope.sqlalchemy.datamanager.join_transaction(session, zope.sqlalchemy.datamanager.STATUS_CHANGED, session.info[TM_KEY])
