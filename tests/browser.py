@@ -38,10 +38,20 @@ def served(app):
     """Serve ``app`` with waitress on a free port; yields the base URL."""
     from waitress.server import create_server
     server = create_server(app, host="127.0.0.1", port=0, threads=4)
-    threading.Thread(target=server.run, daemon=True).start()
+    closing = threading.Event()
+
+    def run():
+        try:
+            server.run()
+        except OSError:  # select() on a socket close() shut from the test's thread (waitress has no
+            if not closing.is_set():  # thread-safe stop; webtest's StopableWSGIServer does the same)
+                raise
+
+    threading.Thread(target=run, daemon=True).start()
     try:
         yield f"http://127.0.0.1:{server.effective_port}"
     finally:
+        closing.set()
         server.close()
 
 
