@@ -161,7 +161,11 @@ class Field:
         return self.ftype.stored
 
     def label_in(self, locale="zh_CN"):
-        return text_in(self.spec.get("label") or self.name, locale)
+        labels = self.__dict__.setdefault("_labels", {})   # a list page writes ~350 field labels
+        label = labels.get(locale)
+        if label is None:
+            label = labels[locale] = text_in(self.spec.get("label") or self.name, locale)
+        return label
 
 
 def text_in(label, locale="zh_CN"):

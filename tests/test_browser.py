@@ -14,6 +14,7 @@ import pytest
 
 from crm.core import auth
 from crm.core.app import make_app
+from crm.core.web.pages import helpers
 from tests.browser import ARTIFACTS, CHROMIUM, chromium, new_page, served, sqlite_runtime
 
 playwright_api = pytest.importorskip("playwright.sync_api")
@@ -237,3 +238,51 @@ def test_keyboard_tabs_language_switch_and_calendar(page, server):
     page.goto(base + "/app/follow_up/calendar?date=2026-11-20")
     expect(page.locator("td[data-date='2026-11-20']")).to_be_visible()
     shot(page, "calendar")
+
+
+@pytest.fixture
+def crowded_server(tmp_path):
+    """More users than a page lists (helpers.CHOICES_LIMIT): the owner is chosen with a picker."""
+    runtime = sqlite_runtime(tmp_path)
+    with runtime.transaction() as records:
+        auth.create_user(records.session, "admin", PASSWORD, admin=True, display_name="王管理", now=records.now())
+        reps = [auth.create_user(records.session, f"rep{i:03d}", PASSWORD, display_name=f"销售{i:03d}", now=records.now())
+                for i in range(helpers.CHOICES_LIMIT + 1)]
+    with runtime.transaction(user={"id": 1, "is_admin": True}) as records:
+        ids = [records.create("customer", {"name": name, "status": "new", "owner_id": 1})["id"]
+               for name in ("批量甲有限公司", "批量乙有限公司", "批量丙有限公司")]
+    with served(make_app(runtime)) as base:
+        yield runtime, base, ids, reps
+    runtime.dispose()
+
+
+def test_a_bulk_change_asks_for_the_chosen_fields_input(page, crowded_server):
+    runtime, base, ids, reps = crowded_server
+    expect = playwright_api.expect
+    login(page, base)
+    page.goto(base + "/app/customer?sort=name")
+    assert page.locator("[data-bulk-value]").count() == 0        # no value input before a field is chosen
+    page.check(f"input[name=ids][value='{ids[0]}']")
+    page.check(f"input[name=ids][value='{ids[1]}']")
+    expect(page.locator("[data-selected-count]")).to_have_text("2")
+    page.select_option("#bulk-field", "status")
+    page.select_option("select[name='bulk_value.status']", "won")  # waits for list.js to bring it
+    follow(page, "button[name=action][value=update]")
+    expect(page.locator(".flash-success")).to_contain_text("已修改 2 条记录")
+
+    page.check(f"input[name=ids][value='{ids[2]}']")
+    page.select_option("#bulk-field", "status")
+    expect(page.locator("select[name='bulk_value.status']")).to_be_visible()
+    page.select_option("#bulk-field", "owner_id")                # another field: its input replaces the first
+    expect(page.locator("select[name='bulk_value.status']")).to_have_count(0)
+    page.fill("#bulk-owner_id", "销售007")                        # a picker, set up after it arrived
+    expect(page.locator("#bulk-owner_id-list [role=option]").first).to_contain_text("销售007")
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("Enter")
+    expect(page.locator("input[name='bulk_value.owner_id']")).to_have_value(str(reps[7]))
+    follow(page, "button[name=action][value=update]")
+    expect(page.locator(".flash-success")).to_contain_text("已修改 1 条记录")
+    with runtime.transaction() as records:
+        saved = {i: records.get("customer", i) for i in ids}
+    assert [saved[i]["status"] for i in ids] == ["won", "won", "new"]
+    assert [saved[i]["owner_id"] for i in ids] == [1, 1, reps[7]]

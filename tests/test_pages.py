@@ -304,7 +304,9 @@ def test_bulk_change_of_a_conditional_field_applies_only_where_it_shows(site):
     agent = customer(site.runtime, name="代理甲", category="existing_agent", agent_level="level_1")
     end = customer(site.runtime, name="终端乙", category="existing_end")
     page = site.get("/app/customer")
-    assert "bulk_value.agent_level" in page.text  # offered although it has visible_if/required_if
+    assert page.html.select_one('#bulk-field option[value="agent_level"]')  # offered although it has visible_if/required_if
+    value = site.get("/app/customer/bulk/value", params={"field": "agent_level"})
+    assert [o["value"] for o in value.html.select('select[name="bulk_value.agent_level"] option')][:2] == ["", "general"]
     page = site.app.post("/app/customer/bulk", {"ids": [agent["id"], end["id"]], "action": "update",
                                                  "bulk_field": "agent_level", "bulk_value.agent_level": "general",
                                                  "csrf_token": site.csrf, "back": "/app/customer"}, status=302).follow()
@@ -312,6 +314,30 @@ def test_bulk_change_of_a_conditional_field_applies_only_where_it_shows(site):
     with records_of(site.runtime) as records:
         assert records.get("customer", agent["id"])["agent_level"] == "general"
         assert records.get("customer", end["id"])["agent_level"] is None
+
+
+def test_the_bulk_change_input_comes_with_the_field_chosen_not_with_every_list_page(site):
+    """The list page names the fields one can change in bulk; the value input of one (a select of
+    its dictionary, the users, a plain input) is asked for when it is chosen (list.js)."""
+    record = customer(site.runtime, name="批量乙", status="new")
+    page = site.get("/app/customer")
+    assert page.html.select_one('#bulk-field option[value="status"]') and 'name="bulk_value.' not in page.text
+    status = site.get("/app/customer/bulk/value", params={"field": "status"})
+    assert status.content_type == "text/html"
+    choice = status.html.select_one('select[name="bulk_value.status"]')
+    assert not choice.has_attr("disabled") and "成交" in choice.text   # the dictionary's labels
+    owner = site.get("/app/customer/bulk/value", params={"field": "owner_id"}).html
+    assert "管理员" in owner.select_one('select[name="bulk_value.owner_id"]').text
+    employees = site.get("/app/customer/bulk/value", params={"field": "employee_count"}).html
+    assert employees.select_one('input[name="bulk_value.employee_count"]')["type"] == "number"
+    for name in ("code", "mnemonic", "no_such_field", "<script>"):   # not editable, generated, unknown
+        assert "<script>" not in site.get("/app/customer/bulk/value", params={"field": name}, status=404).text
+    # a change sent without a value (before the input arrived) is refused, not "make it empty"
+    page = site.app.post("/app/customer/bulk", {"ids": [record["id"]], "action": "update", "bulk_field": "status",
+                                                 "csrf_token": site.csrf, "back": "/app/customer"}, status=302).follow()
+    assert "请填写新的值" in page.text
+    with records_of(site.runtime) as records:
+        assert records.get("customer", record["id"])["status"] == "new"
 
 
 def test_with_many_users_user_fields_search_instead_of_listing_everyone(site):
@@ -325,6 +351,9 @@ def test_with_many_users_user_fields_search_instead_of_listing_everyone(site):
     customer(runtime, name="别人的客户", owner_id=ids[9])
     page = site.get("/app/customer")
     assert 'data-lookup="/app/directory/users/lookup"' in page.text and "销售150" not in page.text
+    bulk_owner = site.get("/app/customer/bulk/value", params={"field": "owner_id"})
+    assert bulk_owner.html.select_one('.picker[data-lookup="/app/directory/users/lookup"] input[name="bulk_value.owner_id"]')
+    assert "销售150" not in bulk_owner.text
     assert site.get("/app/directory/users/lookup", params={"q": "销售007"}).json["items"] == [
         {"id": ids[7], "title": "销售007", "detail": "rep007"}]
     assert len(site.get("/app/directory/users/lookup", params={"q": "销售"}).json["items"]) == 10

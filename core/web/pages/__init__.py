@@ -68,6 +68,7 @@ ROUTES = [
     ("new", PREFIX + "/" + ENTITY + "/new", True),
     ("export", PREFIX + "/" + ENTITY + "/export", True),
     ("bulk", PREFIX + "/" + ENTITY + "/bulk", True),
+    ("bulk.value", PREFIX + "/" + ENTITY + "/bulk/value", True),
     ("views", PREFIX + "/" + ENTITY + "/views", True),
     ("views.delete", PREFIX + "/" + ENTITY + "/views/" + ID + "/delete", True),
     ("lookup", PREFIX + "/" + ENTITY + "/lookup", True),

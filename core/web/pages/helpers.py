@@ -150,10 +150,6 @@ class Chrome:
         """Checkboxes in labels, escaped (``${structure: ui.checks(...)}``; crm.core.web.pages.markup)."""
         return markup.checks(name, choices)
 
-    def bulk_values(self, fields, new_value, empty, type_to_search):
-        """The list page's bulk-change inputs, escaped (``${structure: ui.bulk_values(...)}``; crm.core.web.pages.markup)."""
-        return markup.bulk_values(fields, new_value, empty, type_to_search)
-
     @cached_property
     def macros(self):
         return {name: get_renderer(f"{TEMPLATES}fields/{name}.pt").implementation().macros["input"] for name in FIELD_MACROS}
@@ -184,6 +180,7 @@ def build_menu(request):
         entries.append({"id": entity.name, "label": entity_label(entity, locale, plural=True), "order": order,
                         "url": request.route_path("page.list", entity=entity.name), "parent": None, "entity": entity.name,
                         "default": True})
+    placed = set()   # entities a plugin's entry places elsewhere: their default entries go
     for _plugin, items in runtime.plugins.call_each("crm_menu_entries"):
         for item in items or []:
             if not menu_entry_allowed(records, item):
@@ -196,9 +193,11 @@ def build_menu(request):
                 url = url or request.route_path("page.list", entity=target.name)
                 label = label or entity_label(target, locale, plural=True)  # a placement names the entity alone
             if item.get("entity") and not item.get("url"):  # the plugin's placement replaces the default entry of that entity
-                entries = [e for e in entries if not (e.get("entity") == item["entity"] and e.get("default"))]
+                placed.add(item["entity"])
             entries.append({"id": item.get("id") or url, "label": text_in(label or item.get("id") or "?", locale),
                             "order": item.get("order", 500), "url": url, "parent": item.get("parent"), "entity": item.get("entity")})
+    if placed:
+        entries = [e for e in entries if not (e.get("default") and e["entity"] in placed)]
     admin = []
     if records.access.has("recycle_bin"):
         admin.append({"id": "trash", "label": _(request, "Recycle bin"), "order": 910, "url": request.route_path("page.trash"), "parent": "admin"})

@@ -58,27 +58,25 @@ def cells(row_cells):
     return "".join(out)
 
 
-def bulk_values(fields, new_value, empty, type_to_search):
-    """The list page's bulk-change inputs, one hidden ``<span data-bulk-value>`` per field (list.js
-    shows and enables the chosen one): a select of ``options``, a picker on ``lookup``, or an
-    input of ``input_type`` (crm.core.web.pages.lists.bulk_field). ``new_value``, ``empty`` and
-    ``type_to_search`` are the translated texts. A customer with 100 custom fields has ~110."""
+def bulk_value(field, new_value, empty, type_to_search):
+    """The input of one field's new value in the list page's bulk change (``page.bulk.value``,
+    which list.js asks for when the field is chosen): a select of ``options``, a picker on
+    ``lookup``, or an input of ``input_type`` (crm.core.web.pages.lists.bulk_field), named
+    ``bulk_value.<field>``. ``new_value``, ``empty`` and ``type_to_search`` are the translated texts."""
     new_value, empty, type_to_search = _text(new_value), _text(empty), _text(type_to_search)
-    out = []
-    for field in fields:
-        name = _text(field["name"])
-        out.append(f'<span class="bulk-value" data-bulk-value="{name}" hidden>'
-                   f'<label for="bulk-{name}" class="sr-only">{new_value}: {_text(field["label"])}</label>')
-        if field["options"] is not None:
-            out.append(f'<select id="bulk-{name}" name="bulk_value.{name}" disabled><option value="">{empty}</option>'
-                       f'{options(field["options"])}</select>')
-        if field["lookup"]:
-            out.append(f'<span class="picker" data-picker="single" data-lookup="{_text(field["lookup"])}">'
-                       f'<input type="hidden" name="bulk_value.{name}" value="" data-picker-value disabled>'
-                       f'<input id="bulk-{name}" type="text" autocomplete="off" role="combobox" aria-autocomplete="list" '
-                       f'aria-expanded="false" aria-controls="bulk-{name}-list" placeholder="{type_to_search}" disabled>'
-                       f'<ul id="bulk-{name}-list" role="listbox" class="picker-list" hidden></ul></span>')
-        if field["options"] is None and not field["lookup"]:
-            out.append(f'<input id="bulk-{name}" type="{_text(field["input_type"])}" step="any" name="bulk_value.{name}" disabled>')
-        out.append("</span>")
+    name = _text(field["name"])
+    out = [f'<span class="bulk-value" data-bulk-value="{name}">'
+           f'<label for="bulk-{name}" class="sr-only">{new_value}: {_text(field["label"])}</label>']
+    if field["options"] is not None:
+        out.append(f'<select id="bulk-{name}" name="bulk_value.{name}"><option value="">{empty}</option>'
+                   f'{options(field["options"])}</select>')
+    elif field["lookup"]:
+        out.append(f'<span class="picker" data-picker="single" data-lookup="{_text(field["lookup"])}">'
+                   f'<input type="hidden" name="bulk_value.{name}" value="" data-picker-value>'
+                   f'<input id="bulk-{name}" type="text" autocomplete="off" role="combobox" aria-autocomplete="list" '
+                   f'aria-expanded="false" aria-controls="bulk-{name}-list" placeholder="{type_to_search}">'
+                   f'<ul id="bulk-{name}-list" role="listbox" class="picker-list" hidden></ul></span>')
+    else:
+        out.append(f'<input id="bulk-{name}" type="{_text(field["input_type"])}" step="any" name="bulk_value.{name}">')
+    out.append("</span>")
     return "".join(out)

@@ -30,13 +30,24 @@
     update();
   });
   form.addEventListener('change', function (e) { if (e.target.name === 'ids') update(); });
+  // the chosen field's value input comes from the server (page.bulk.value): a select of its
+  // options, a picker or a plain input; a quicker second choice wins over a slower first one
   var chooser = form.querySelector('[data-bulk-field]');
-  if (chooser) chooser.addEventListener('change', function () {
-    form.querySelectorAll('[data-bulk-value]').forEach(function (box) {
-      var on = box.getAttribute('data-bulk-value') === chooser.value;
-      box.hidden = !on;
-      box.querySelectorAll('input, select').forEach(function (input) { input.disabled = !on; });
-    });
+  var slot = form.querySelector('[data-bulk-slot]');
+  var asked = 0;
+  if (chooser && slot) chooser.addEventListener('change', function () {
+    var mine = ++asked, name = chooser.value;
+    slot.innerHTML = '';
+    if (!name) return;
+    fetch(chooser.getAttribute('data-bulk-value-url') + '?field=' + encodeURIComponent(name),
+          {credentials: 'same-origin', headers: {Accept: 'text/html'}})
+      .then(function (r) { return r.ok ? r.text() : ''; })
+      .then(function (html) {
+        if (mine !== asked) return;
+        slot.innerHTML = html;
+        if (window.CrmPickers) window.CrmPickers(slot);
+      })
+      .catch(function () {});
   });
   update();
 })();

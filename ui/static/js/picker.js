@@ -93,4 +93,6 @@
     });
   }
   document.querySelectorAll('[data-picker]').forEach(setup);
+  // pickers added later (list.js's bulk change): set up those inside ``root``
+  window.CrmPickers = function (root) { root.querySelectorAll('[data-picker]').forEach(setup); };
 })();
