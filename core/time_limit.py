@@ -6,6 +6,11 @@ field without an index finds them by reading the table, and at a million custome
 second, ten times the rest of the page. Past the limit the database stops the statement
 (PostgreSQL: ``statement_timeout``, set for this statement alone inside a savepoint; SQLite: a
 progress handler that interrupts it) and the transaction goes on as before.
+
+A statement that finished releases its savepoint: rolled back to, the savepoint's "ROLLBACK"
+made psycopg forget every statement it had prepared on the connection (it cannot tell a
+ROLLBACK TO SAVEPOINT from a ROLLBACK), so on PostgreSQL the statements of every list page,
+which counts, were planned again on every request. Only a statement given up rolls back.
 """
 import time
 
@@ -21,20 +26,29 @@ def scalar_within(session, stmt, seconds):
     try:
         if connection.dialect.name == "postgresql":
             connection.exec_driver_sql(f"SET LOCAL statement_timeout = {max(1, round(seconds * 1000))}")
-            return connection.execute(stmt).scalar()
+            value = connection.execute(stmt).scalar()
+            savepoint.commit()
+            connection.exec_driver_sql("SET LOCAL statement_timeout TO DEFAULT")   # a released savepoint keeps it
+            return value
         raw = connection.connection.driver_connection
         deadline = time.monotonic() + seconds
         raw.set_progress_handler(lambda: time.monotonic() > deadline, PROGRESS_STEPS)
         try:
-            return connection.execute(stmt).scalar()
+            value = connection.execute(stmt).scalar()
         finally:
             raw.set_progress_handler(None, 0)
+        savepoint.commit()
+        return value
     except sa.exc.OperationalError as error:
+        if savepoint.is_active:
+            savepoint.rollback()   # also ends the SET LOCAL
         if not _stopped(error):
             raise
         return None
-    finally:
-        savepoint.rollback()  # also ends the SET LOCAL
+    except BaseException:
+        if savepoint.is_active:
+            savepoint.rollback()
+        raise
 
 
 def _stopped(error):

@@ -9,6 +9,7 @@ import io
 import re
 
 import pytest
+import sqlalchemy as sa
 from webtest import TestApp, Upload
 
 from crm.core import access, auth, directory
@@ -658,6 +659,33 @@ def test_birthdays_come_back_every_year_on_the_contact_calendar(site):
     assert "闰年生" in site.get("/app/contact/calendar?field=birthday&view=day&date=2027-02-28").text
     assert "闰年生" in site.get("/app/contact/calendar?field=birthday&view=day&date=2028-02-29").text
     assert "闰年生" not in site.get("/app/contact/calendar?field=birthday&view=day&date=2028-02-28").text
+
+
+def test_list_pages_end_without_a_rollback_so_postgresql_keeps_their_prepared_statements(make_runtime):
+    """A list page reads its user in the request's own transaction and releases the savepoint of
+    its time-limited count: psycopg forgets every statement it prepared on a connection at each
+    ROLLBACK, a ROLLBACK TO SAVEPOINT included, and a page had two (the user read in a session of
+    its own, the count), so that every statement of every page was planned again on PostgreSQL."""
+    runtime = make_runtime(**{"crm.database.pool_size": "1"})   # one connection: every request on it
+    create_user(runtime, "admin", display_name="管理员")
+    site = Site(runtime)
+    site.login()
+    with records_of(runtime, 1) as records:                 # more than a page: the page counts them
+        for i in range(21):
+            records.create("customer", {"name": f"预备客户{i:02d}", "level": "A"})
+    ends = []
+    for event in ("commit", "rollback", "rollback_savepoint"):
+        sa.event.listen(runtime.engine, event, lambda *args, event=event: ends.append(event))
+    for _ in range(7):                                        # psycopg prepares at the fifth execution
+        page = site.get("/app/customer?level=A&limit=20&sort=name")
+        assert text_of(page, ".row-link")[0] == "预备客户00" and "共 21 条" in page.text
+    assert ends == ["commit"] * 7
+    if runtime.engine.dialect.name == "postgresql":
+        with runtime.engine.connect() as connection:          # the connection the pages used
+            prepared = connection.exec_driver_sql("SELECT statement FROM pg_prepared_statements").scalars().all()
+        assert any(s.startswith("SELECT customer.id") for s in prepared), prepared
+        assert any(s.startswith("SELECT crm_users.id") and "password_hash" in s for s in prepared), prepared
+        assert any(s.startswith("SELECT count(*)") and "customer.level" in s for s in prepared), prepared
 
 
 # --- access --------------------------------------------------------------------------------------

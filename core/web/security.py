@@ -139,7 +139,10 @@ def session_identity(request):
     """The user logged in through the web UI's signed session cookie, or None. Only pages use it:
     the REST API (paths under /api/v1) authenticates by Bearer token alone, so a cookie can never
     act on the API on someone's behalf (and the API needs no CSRF token). An inactive user's
-    session, or one from before a password change, no longer identifies anyone."""
+    session, or one from before a password change, no longer identifies anyone. The user is read
+    as :func:`token_identity` reads a token: in ``request.dbsession`` for a reading request (a
+    session of its own ended with ROLLBACK made psycopg forget, on every page, the statements it
+    had prepared on the connection), in a short session of its own for a writing one."""
     path = request.environ.get("PATH_INFO", "")
     if path == "/api/v1" or path.startswith("/api/v1/"):
         return None
@@ -149,10 +152,12 @@ def session_identity(request):
         return None
     if not isinstance(user_id, int):
         return None
-    runtime = request.registry.crm
-    with closing(runtime.session(write=False)) as session:
-        user = auth.get_user(session, user_id=user_id)
-        session.rollback()
+    if request.method in READING and request.environ.get("tm.active"):
+        user = auth.get_user(request.dbsession, user_id=user_id)
+    else:
+        with closing(request.registry.crm.session(write=False)) as session:
+            user = auth.get_user(session, user_id=user_id)
+            session.rollback()
     if user is None or not user["active"] or request.session.get(SESSION_MARK) != password_mark(user):
         return None
     return tokens.public(user)
