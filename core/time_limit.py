@@ -39,15 +39,11 @@ def scalar_within(session, stmt, seconds):
             raw.set_progress_handler(None, 0)
         savepoint.commit()
         return value
-    except sa.exc.OperationalError as error:
+    except BaseException as error:
         if savepoint.is_active:
             savepoint.rollback()   # also ends the SET LOCAL
-        if not _stopped(error):
-            raise
-        return None
-    except BaseException:
-        if savepoint.is_active:
-            savepoint.rollback()
+        if isinstance(error, sa.exc.OperationalError) and _stopped(error):
+            return None
         raise
 
 

@@ -270,9 +270,9 @@ def test_a_bulk_change_asks_for_the_chosen_fields_input(page, crowded_server):
     follow(page, "button[name=action][value=update]")
     expect(page.locator(".flash-success")).to_contain_text("已修改 2 条记录")
 
-    page.check(f"input[name=ids][value='{ids[2]}']")
     page.select_option("#bulk-field", "status")
     expect(page.locator("select[name='bulk_value.status']")).to_be_visible()
+    page.check(f"input[name=ids][value='{ids[2]}']")
     page.select_option("#bulk-field", "owner_id")                # another field: its input replaces the first
     expect(page.locator("select[name='bulk_value.status']")).to_have_count(0)
     page.fill("#bulk-owner_id", "销售007")                        # a picker, set up after it arrived

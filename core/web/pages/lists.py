@@ -401,8 +401,8 @@ def bulk(request):
         change = {owner_field(entity): int(owner)}
     elif action == "update":
         name = request.POST.get("bulk_field", "")
-        field = entity.fields.get(name)
-        if field is None or field.type not in BULK_TYPES or name not in widgets.form_fields(records, entity)[1]:
+        field = next((f for f in bulk_fields(*widgets.form_fields(records, entity)) if f.name == name), None)
+        if field is None:
             flash(request, _(request, "Choose the field to change."), "error")
             return HTTPFound(back)
         if "bulk_value." + name not in request.POST:   # sent before list.js had the input: not "make it empty"

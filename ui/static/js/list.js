@@ -35,7 +35,7 @@
   var chooser = form.querySelector('[data-bulk-field]');
   var slot = form.querySelector('[data-bulk-slot]');
   var asked = 0;
-  if (chooser && slot) chooser.addEventListener('change', function () {
+  function valueInput() {
     var mine = ++asked, name = chooser.value;
     slot.innerHTML = '';
     if (!name) return;
@@ -48,6 +48,10 @@
         if (window.CrmPickers) window.CrmPickers(slot);
       })
       .catch(function () {});
-  });
+  }
+  if (chooser && slot) {
+    chooser.addEventListener('change', valueInput);
+    if (chooser.value) valueInput();   // a field the browser kept chosen (back, reload)
+  }
   update();
 })();
