@@ -93,18 +93,26 @@ def token_identity(request, token):
     committed during a read transaction would make that transaction's own later write fail)."""
     runtime = request.registry.crm
     now = runtime.clock()
-    if request.method in READING and request.environ.get("tm.active"):
-        found = tokens.lookup(request.dbsession, token, now=now)
-    else:
-        with closing(runtime.session(write=False)) as session:
-            found = tokens.lookup(session, token, now=now)
-            session.rollback()
+    found = read_caller(request, lambda session: tokens.lookup(session, token, now=now))
     if found is None:
         return None
     user, token_id, last_used = found
     if tokens.stale(last_used, now):
         request.add_finished_callback(lambda request: touch_token(runtime, token_id, now))
     return user
+
+
+def read_caller(request, read):
+    """``read(session)``: who the caller is, read in ``request.dbsession`` for a reading request
+    inside its pyramid_tm transaction (which the view uses next), else in a short session of its
+    own, so that a writing request's transaction (SQLite's write lock) starts only for a known
+    caller."""
+    if request.method in READING and request.environ.get("tm.active"):
+        return read(request.dbsession)
+    with closing(request.registry.crm.session(write=False)) as session:
+        found = read(session)
+        session.rollback()
+    return found
 
 
 def touch_token(runtime, token_id, now):
@@ -152,12 +160,7 @@ def session_identity(request):
         return None
     if not isinstance(user_id, int):
         return None
-    if request.method in READING and request.environ.get("tm.active"):
-        user = auth.get_user(request.dbsession, user_id=user_id)
-    else:
-        with closing(request.registry.crm.session(write=False)) as session:
-            user = auth.get_user(session, user_id=user_id)
-            session.rollback()
+    user = read_caller(request, lambda session: auth.get_user(session, user_id=user_id))
     if user is None or not user["active"] or request.session.get(SESSION_MARK) != password_mark(user):
         return None
     return tokens.public(user)

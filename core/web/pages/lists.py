@@ -330,6 +330,11 @@ def bulk_fields(form_fields, editable):
     return [f for f in form_fields if f.type in BULK_TYPES and f.name in editable]
 
 
+def bulk_changeable(records, entity, name):
+    """The field ``name`` when the user may change it in bulk, else None."""
+    return next((f for f in bulk_fields(*widgets.form_fields(records, entity)) if f.name == name), None)
+
+
 def bulk_field(request, display, field):
     item = {"name": field.name, "label": field.label_in(request.locale_name), "type": field.type, "options": None, "lookup": None,
             "input_type": {"date": "date", "integer": "number", "decimal": "number", "money": "number", "percent": "number",
@@ -370,7 +375,7 @@ def bulk_value(request):
     most people never open them."""
     entity = page_entity(request)
     name = request.GET.get("field", "")
-    field = next((f for f in bulk_fields(*widgets.form_fields(request.records, entity)) if f.name == name), None)
+    field = bulk_changeable(request.records, entity, name)
     if field is None:
         raise NotFound(f"{name!r} cannot be changed in bulk", {"field": "unknown"})
     body = markup.bulk_value(bulk_field(request, Display(request), field), _(request, "New value"), _(request, "(empty)"),
@@ -401,7 +406,7 @@ def bulk(request):
         change = {owner_field(entity): int(owner)}
     elif action == "update":
         name = request.POST.get("bulk_field", "")
-        field = next((f for f in bulk_fields(*widgets.form_fields(records, entity)) if f.name == name), None)
+        field = bulk_changeable(records, entity, name)
         if field is None:
             flash(request, _(request, "Choose the field to change."), "error")
             return HTTPFound(back)
