@@ -148,7 +148,7 @@ def session_identity(request):
     the REST API (paths under /api/v1) authenticates by Bearer token alone, so a cookie can never
     act on the API on someone's behalf (and the API needs no CSRF token). An inactive user's
     session, or one from before a password change, no longer identifies anyone. The user is read
-    as :func:`token_identity` reads a token: in ``request.dbsession`` for a reading request (a
+    with :func:`read_caller`, as a token is: in ``request.dbsession`` for a reading request (a
     session of its own ended with ROLLBACK made psycopg forget, on every page, the statements it
     had prepared on the connection), in a short session of its own for a writing one."""
     path = request.environ.get("PATH_INFO", "")
